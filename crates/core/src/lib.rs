@@ -1,0 +1,27 @@
+//! synqlite-core: everything of synqlite that does not need a browser.
+//!
+//! The wasm bindings (`src/` of the workspace root) and the sync server both run SQL through this
+//! crate, so caller input is validated and executed the same way everywhere:
+//!
+//! - [`exec`]: runs SQL with caller-supplied parameters on a [`rusqlite::Connection`]:
+//!   single or multiple statements, cached prepared statements, atomic batches.
+//! - [`params`]: positional (`?`, `?NNN`) and named (`:a`, `@a`, `$a`) parameter binding.
+//! - [`error`]: the one error type, each variant with a stable string code that the JS boundary
+//!   exposes as `error.code`.
+//! - [`result_codes`]: SQLite's primary and extended result codes by name.
+//!
+//! The crate depends on rusqlite only; on `wasm32` rusqlite links sqlite-wasm-rs, natively the
+//! bundled SQLite. It must stay free of `wasm-bindgen`, `js-sys` and `web-sys`.
+
+pub mod error;
+pub mod exec;
+pub mod params;
+pub mod result_codes;
+
+pub use error::{Error, Result};
+pub use exec::{batch, exec, query, ExecResult, QueryResult, RowSink};
+pub use params::Params;
+pub use rusqlite;
+
+#[cfg(all(test, target_family = "wasm"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);

@@ -1,0 +1,298 @@
+/**
+ * synqlite: local-first SQLite for web apps.
+ *
+ * ```ts
+ * import { openDatabase } from 'synqlite';
+ * const db = await openDatabase({ name: 'media' });
+ * await db.exec('CREATE TABLE IF NOT EXISTS songs (id INTEGER PRIMARY KEY, title TEXT)');
+ * await db.exec('INSERT INTO songs (title) VALUES (?)', ['Intro']);
+ * const rows = await db.query<{ id: number; title: string }>('SELECT * FROM songs');
+ * ```
+ * @packageDocumentation
+ */
+import { SynqliteError } from './errors.js';
+import type {
+  Call,
+  ClientMessage,
+  ExecResult,
+  Op,
+  RawRows,
+  Reply,
+  SqlParams,
+  SqlValue,
+  StorageKind,
+  WorkerMessage,
+} from './protocol.js';
+
+export { SynqliteError } from './errors.js';
+export type { ExecResult, SqlParams, SqlValue, StorageKind } from './protocol.js';
+export { storage } from './storage.js';
+export type { PersistenceState, StorageEstimate } from './storage.js';
+
+/** A result row: column name to value. */
+export type Row = Record<string, SqlValue>;
+
+/** One entry of {@link Database.batch}: SQL and its parameters. */
+export type BatchItem = readonly [sql: string, params?: SqlParams];
+
+/** Options of {@link openDatabase}. */
+export interface OpenOptions {
+  /** Database name: the OPFS directory / IndexedDB name and the cross-tab channel name.
+   * 1-64 letters, digits, `_`, `-` or `.`. */
+  name: string;
+  /** Where to keep the data. `auto` (default): OPFS, else IndexedDB, else memory. */
+  storage?: 'auto' | StorageKind;
+  /** A worker running `synqlite/worker`. Default: a new one from the package. One worker serves
+   * one database and is terminated by `close()`. */
+  worker?: Worker;
+}
+
+/** The statements available inside {@link Database.tx}, and on the database itself. */
+export interface Queryable {
+  /** Runs one or more statements; rows are discarded. */
+  exec(sql: string, params?: SqlParams): Promise<ExecResult>;
+  /** Runs a query and returns its rows as objects. */
+  query<T extends object = Row>(sql: string, params?: SqlParams): Promise<T[]>;
+  /** Runs the statements atomically: all apply or none does. */
+  batch(items: readonly BatchItem[]): Promise<ExecResult[]>;
+}
+
+/** The handle passed to the callback of {@link Database.tx}. */
+export type Transaction = Queryable;
+
+type Pending = { resolve(value: unknown): void; reject(error: Error): void };
+
+function rowsFromRaw<T>(raw: RawRows): T[] {
+  const { columns, values } = raw;
+  const n = columns.length;
+  const out: T[] = [];
+  if (n === 0) return out;
+  for (let i = 0; i < values.length; i += n) {
+    const row: Record<string, SqlValue> = {};
+    for (let c = 0; c < n; c++) row[columns[c]!] = values[i + c]!;
+    out.push(row as T);
+  }
+  return out;
+}
+
+/**
+ * An open database. Create it with {@link openDatabase}.
+ *
+ * All methods return promises; every rejection is a {@link SynqliteError} with a stable `code`.
+ * Calls run in order, one at a time, across every tab that has the database open.
+ */
+export class Database implements Queryable {
+  /** The database name. */
+  readonly name: string;
+  /** The storage actually in use (decided by the tab that owns the database). */
+  readonly storage: StorageKind;
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private nextTx = 1;
+  private closedError: SynqliteError | null = null;
+  private closing: Promise<void> | null = null;
+  private closeAck: (() => void) | null = null;
+
+  /** @internal */
+  constructor(name: string, storage: StorageKind, worker: Worker) {
+    this.name = name;
+    this.storage = storage;
+    this.worker = worker;
+    worker.addEventListener('message', (e: MessageEvent<WorkerMessage>) => this.onMessage(e.data));
+    worker.addEventListener('error', (e: ErrorEvent) => {
+      this.fail(new SynqliteError('WORKER_FAILED', `the synqlite worker failed: ${e.message || 'unknown error'}`));
+    });
+  }
+
+  private onMessage(msg: WorkerMessage): void {
+    if (msg.kind === 'reply') this.settle(msg.reply);
+    else if (msg.kind === 'closed') this.closeAck?.();
+  }
+
+  private settle(reply: Reply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if (reply.ok) p.resolve(reply.value);
+    else p.reject(SynqliteError.fromWire(reply.error));
+  }
+
+  private fail(error: SynqliteError): void {
+    this.closedError ??= error;
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+  }
+
+  /** @internal */
+  call(op: Op, tx?: number): Promise<unknown> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    const call: Call = tx === undefined ? { ...op, id } : { ...op, id, tx };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      try {
+        this.worker.postMessage({ kind: 'call', call } satisfies ClientMessage);
+      } catch (e) {
+        this.pending.delete(id);
+        reject(new SynqliteError('BAD_PARAMS', `parameters cannot be sent to the worker: ${e instanceof Error ? e.message : String(e)}`));
+      }
+    });
+  }
+
+  /**
+   * Runs one or more statements (rows are discarded).
+   *
+   * ```ts
+   * await db.exec('INSERT INTO songs (title, art) VALUES (?, ?)', ['Intro', new Uint8Array([1, 2])]);
+   * await db.exec('UPDATE songs SET title = :title WHERE id = :id', { id: 1, title: 'Outro' });
+   * ```
+   */
+  exec(sql: string, params?: SqlParams): Promise<ExecResult> {
+    return this.call(params === undefined ? { op: 'exec', sql } : { op: 'exec', sql, params }) as Promise<ExecResult>;
+  }
+
+  /**
+   * Runs a query and returns rows as objects. INTEGER values beyond ±2^53 come back as `bigint`,
+   * BLOBs as `Uint8Array`.
+   *
+   * ```ts
+   * const rows = await db.query<{ id: number; title: string }>('SELECT id, title FROM songs WHERE id = ?', [1]);
+   * ```
+   */
+  async query<T extends object = Row>(sql: string, params?: SqlParams): Promise<T[]> {
+    const raw = (await this.call(params === undefined ? { op: 'query', sql } : { op: 'query', sql, params })) as RawRows;
+    return rowsFromRaw<T>(raw);
+  }
+
+  /**
+   * Runs the statements in one transaction: either all apply or none does. The error of a failing
+   * entry says which one (`batch statement 2: ...`).
+   *
+   * ```ts
+   * await db.batch([
+   *   ['INSERT INTO playlists (id, name) VALUES (?, ?)', [1, 'Road trip']],
+   *   ['INSERT INTO playlist_items (playlist_id, song_id) VALUES (?, ?)', [1, 7]],
+   * ]);
+   * ```
+   */
+  batch(items: readonly BatchItem[]): Promise<ExecResult[]> {
+    return this.call({ op: 'batch', items }) as Promise<ExecResult[]>;
+  }
+
+  /**
+   * Runs `fn` inside a transaction. It commits when `fn` resolves and rolls back when it throws
+   * (the error is re-thrown). Use the `tx` handle inside: other calls, from this tab or others,
+   * wait until the transaction ends, so awaiting `db.exec` inside `fn` would wait forever.
+   *
+   * ```ts
+   * await db.tx(async (tx) => {
+   *   const [song] = await tx.query<{ id: number }>('SELECT id FROM songs WHERE title = ?', ['Intro']);
+   *   if (!song) throw new Error('missing');          // rolls back
+   *   await tx.exec('DELETE FROM songs WHERE id = ?', [song.id]);
+   * });
+   * ```
+   */
+  async tx<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const txId = this.nextTx++;
+    let finished = false;
+    const guard = <R>(op: Op): Promise<R> =>
+      finished
+        ? Promise.reject(new SynqliteError('TX_FINISHED', 'this transaction has already committed or rolled back'))
+        : (this.call(op, txId) as Promise<R>);
+    const handle: Transaction = {
+      exec: (sql, params) => guard<ExecResult>(params === undefined ? { op: 'exec', sql } : { op: 'exec', sql, params }),
+      query: async <R extends object = Row>(sql: string, params?: SqlParams) =>
+        rowsFromRaw<R>(await guard<RawRows>(params === undefined ? { op: 'query', sql } : { op: 'query', sql, params })),
+      batch: (items) => guard<ExecResult[]>({ op: 'batch', items }),
+    };
+    await this.call({ op: 'begin' }, txId);
+    let result: T;
+    try {
+      result = await fn(handle);
+    } catch (e) {
+      finished = true;
+      await this.call({ op: 'rollback' }, txId).catch(() => undefined);
+      throw e;
+    }
+    finished = true;
+    try {
+      await this.call({ op: 'commit' }, txId);
+    } catch (e) {
+      await this.call({ op: 'rollback' }, txId).catch(() => undefined);
+      throw e;
+    }
+    return result;
+  }
+
+  /**
+   * Closes the database in this tab and terminates its worker. If this tab owned the database,
+   * another open tab takes over. Pending and later calls reject with `CLOSED`.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.fail(new SynqliteError('CLOSED', 'the database is closed'));
+        this.worker.terminate();
+        resolve();
+      };
+      // Terminating releases everything anyway; don't wait forever for a stuck worker.
+      const timer = setTimeout(done, 5_000);
+      this.closeAck = done;
+      this.worker.postMessage({ kind: 'close' } satisfies ClientMessage);
+    });
+    return this.closing;
+  }
+}
+
+/**
+ * Opens (creating if needed) a database in a dedicated worker.
+ *
+ * Several tabs may open the same database: one tab's worker owns it and the others forward their
+ * calls there; if that tab closes, another takes over.
+ *
+ * ```ts
+ * const db = await openDatabase({ name: 'media' });                  // OPFS when available
+ * const test = await openDatabase({ name: 'scratch', storage: 'memory' });
+ * console.log(db.storage);                                          // 'opfs' | 'idb' | 'memory'
+ * ```
+ */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  const { name } = options;
+  const storage = options.storage ?? 'auto';
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(name)) {
+    throw new SynqliteError('INVALID_ARGUMENT', `invalid database name ${JSON.stringify(name)}: use 1-64 letters, digits, '_', '-' or '.', not starting with '.'`);
+  }
+  if (!['auto', 'opfs', 'idb', 'memory'].includes(storage)) {
+    throw new SynqliteError('INVALID_ARGUMENT', `unknown storage ${JSON.stringify(storage)}: use 'auto', 'opfs', 'idb' or 'memory'`);
+  }
+  const worker = options.worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `synqlite:${name}` });
+  const opened = await new Promise<StorageKind>((resolve, reject) => {
+    const onMessage = (e: MessageEvent<WorkerMessage>) => {
+      const msg = e.data;
+      if (msg.kind === 'opened') {
+        cleanup();
+        resolve(msg.storage);
+      } else if (msg.kind === 'open-failed') {
+        cleanup();
+        worker.terminate();
+        reject(SynqliteError.fromWire(msg.error));
+      }
+    };
+    const onError = (e: ErrorEvent) => {
+      cleanup();
+      worker.terminate();
+      reject(new SynqliteError('WORKER_FAILED', `the synqlite worker failed to start: ${e.message || 'unknown error (is the worker script served?)'}`));
+    };
+    const cleanup = () => {
+      worker.removeEventListener('message', onMessage);
+      worker.removeEventListener('error', onError);
+    };
+    worker.addEventListener('message', onMessage);
+    worker.addEventListener('error', onError);
+    worker.postMessage({ kind: 'open', options: { name, storage } } satisfies ClientMessage);
+  });
+  return new Database(name, opened, worker);
+}

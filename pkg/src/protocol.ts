@@ -1,0 +1,86 @@
+/**
+ * Messages between the main-thread client, its worker, and the worker that owns the database.
+ *
+ * Each tab's client talks only to its own worker (`ClientMessage`/`WorkerMessage`). Workers elect
+ * one owner per database name with a Web Lock; the others forward calls to it over
+ * BroadcastChannels (`PeerMessage`): requests on the shared channel addressed to the current
+ * owner, replies on a per-worker channel.
+ * @internal
+ */
+
+/** A SQLite value as it crosses postMessage. */
+export type SqlValue = null | number | bigint | string | Uint8Array;
+/** Parameters: positional array or named object. */
+export type SqlParams = readonly unknown[] | Readonly<Record<string, unknown>>;
+
+/** Storage backends. */
+export type StorageKind = 'opfs' | 'idb' | 'memory';
+
+/** What a write did. */
+export interface ExecResult {
+  /** Rows inserted, updated or deleted directly by the statement(s). */
+  changes: number;
+  /** `last_insert_rowid()` after the call (a bigint beyond 2^53). */
+  lastInsertRowid: number | bigint;
+}
+
+/** Raw query result as it comes from the worker. */
+export interface RawRows extends ExecResult {
+  columns: string[];
+  values: SqlValue[];
+}
+
+export type Op =
+  | { op: 'exec'; sql: string; params?: SqlParams }
+  | { op: 'query'; sql: string; params?: SqlParams }
+  | { op: 'batch'; items: ReadonlyArray<readonly [string, SqlParams?]> }
+  | { op: 'begin' }
+  | { op: 'commit' }
+  | { op: 'rollback' };
+
+/** A call, optionally inside the transaction `tx` of its sender. */
+export type Call = Op & { id: number; tx?: number };
+
+/** An error as it crosses postMessage (Error objects lose their `code` when cloned). */
+export interface WireError {
+  name: string;
+  message: string;
+  code: string;
+  extendedCode?: string;
+}
+
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
+
+export interface OpenOptionsWire {
+  name: string;
+  storage: 'auto' | StorageKind;
+}
+
+/** Main thread -> own worker. */
+export type ClientMessage =
+  | { kind: 'open'; options: OpenOptionsWire }
+  | { kind: 'call'; call: Call }
+  | { kind: 'close' };
+
+/** Own worker -> main thread. */
+export type WorkerMessage =
+  | { kind: 'opened'; storage: StorageKind; owner: boolean }
+  | { kind: 'open-failed'; error: WireError }
+  | { kind: 'reply'; reply: Reply }
+  | { kind: 'closed' };
+
+/** Between workers on `synqlite:<name>` (requests, ownership). */
+export type SharedMessage =
+  | { t: 'who' }
+  | { t: 'owner'; owner: string; storage: StorageKind }
+  | { t: 'req'; to: string; from: string; call: Call };
+
+/** Owner -> one worker on `synqlite:<name>:to:<worker id>`. */
+export type DirectMessage =
+  | { t: 'ack'; id: number }
+  | { t: 'res'; reply: Reply };
+
+export const channelName = (db: string): string => `synqlite:${db}`;
+export const directChannelName = (db: string, worker: string): string => `synqlite:${db}:to:${worker}`;
+export const ownerLockName = (db: string): string => `synqlite:${db}:owner`;
+export const workerLockName = (worker: string): string => `synqlite:worker:${worker}`;

@@ -1,0 +1,236 @@
+//! The worker-side database object that the npm package's worker script drives.
+//!
+//! One `Database` owns one SQLite connection on the storage chosen at open. Every method is
+//! synchronous except `open` and the durability promise of `flush`, so SQL runs without
+//! interleaving; the worker script serializes calls and transactions.
+
+use crate::errors::{js, to_js, JsResult};
+use crate::storage::{self, Backend};
+use crate::values::{cell_to_js, integer_to_js, params_from_js};
+use js_sys::{Array, Object, Promise, Reflect};
+use std::cell::RefCell;
+use synqlite_core::rusqlite::{Connection, Row};
+use synqlite_core::{Error, ExecResult, Params, RowSink};
+use wasm_bindgen::prelude::*;
+
+/// Statements kept prepared per connection.
+const STATEMENT_CACHE: usize = 256;
+
+struct Open {
+    conn: Connection,
+    backend: Backend,
+}
+
+/// A SQLite database opened inside a worker.
+///
+/// ```js
+/// import init, { Database } from './wasm/synqlite.js';
+/// await init();
+/// const db = await Database.open('media', 'auto');
+/// db.exec('CREATE TABLE IF NOT EXISTS t (x)');
+/// db.exec('INSERT INTO t VALUES (?)', [1]);
+/// await db.flush();               // durable on IndexedDB; a no-op elsewhere
+/// const { columns, values } = db.query('SELECT x FROM t');
+/// db.close();
+/// ```
+#[wasm_bindgen]
+pub struct Database {
+    name: String,
+    storage: &'static str,
+    open: RefCell<Option<Open>>,
+}
+
+#[wasm_bindgen]
+impl Database {
+    /// Opens (creating if needed) the database `name` on `storage`: `'auto'` (default), `'opfs'`,
+    /// `'idb'` or `'memory'`. Rejects with `STORAGE_UNAVAILABLE` when that storage cannot be used
+    /// and `INVALID_ARGUMENT` for a bad name.
+    pub async fn open(name: String, storage: Option<String>) -> JsResult<Database> {
+        let wanted = storage.unwrap_or_else(|| "auto".into());
+        let (conn, backend) = js(storage::open(&name, &wanted).await)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(Database {
+            name,
+            storage: backend.kind(),
+            open: RefCell::new(Some(Open { conn, backend })),
+        })
+    }
+
+    /// The storage actually used: `'opfs'`, `'idb'` or `'memory'`.
+    #[wasm_bindgen(getter)]
+    pub fn storage(&self) -> String {
+        self.storage.into()
+    }
+
+    /// The database name given to `open`.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Runs one or more statements, discarding rows. Returns `{ changes, lastInsertRowid }`.
+    ///
+    /// ```js
+    /// db.exec('INSERT INTO songs (title) VALUES (:title)', { title: 'Intro' });
+    /// ```
+    pub fn exec(&self, sql: &str, params: JsValue) -> JsResult<JsValue> {
+        let params = js(params_from_js(&params))?;
+        let r = self.with_conn(|c| synqlite_core::exec(c, sql, &params))?;
+        Ok(exec_result(&r))
+    }
+
+    /// Runs a query. Returns `{ columns, values, changes, lastInsertRowid }` where `values` holds
+    /// the cells row after row (`values.length === rows * columns.length`).
+    ///
+    /// ```js
+    /// const { columns, values } = db.query('SELECT id, title FROM songs WHERE id = ?', [1]);
+    /// ```
+    pub fn query(&self, sql: &str, params: JsValue) -> JsResult<JsValue> {
+        let params = js(params_from_js(&params))?;
+        let mut sink = JsRows::default();
+        let r = self.with_conn(|c| synqlite_core::query(c, sql, &params, &mut sink))?;
+        let out = exec_result(&r);
+        set(&out, "columns", &sink.columns);
+        set(&out, "values", &sink.values);
+        Ok(out)
+    }
+
+    /// Runs `[[sql, params?], ...]` atomically: all statements apply or none does. Returns one
+    /// `{ changes, lastInsertRowid }` per statement. The error names the failing entry.
+    ///
+    /// ```js
+    /// db.batch([['INSERT INTO t VALUES (?)', [1]], ['INSERT INTO t VALUES (?)', [2]]]);
+    /// ```
+    pub fn batch(&self, items: JsValue) -> JsResult<Array> {
+        let items = js(batch_items(&items))?;
+        let results = self.with_conn(|c| synqlite_core::batch(c, &items))?;
+        Ok(results.iter().map(exec_result).collect())
+    }
+
+    /// True when no transaction is open.
+    #[wasm_bindgen(js_name = isAutocommit)]
+    pub fn is_autocommit(&self) -> bool {
+        self.open
+            .borrow()
+            .as_ref()
+            .is_some_and(|o| o.conn.is_autocommit())
+    }
+
+    /// Makes committed writes durable. On IndexedDB storage, outside a transaction and with
+    /// unsaved writes, returns a promise that resolves once the IndexedDB transaction holding
+    /// them completed (rejecting with `SQLITE_FULL` on a full quota, in which case the writes are
+    /// undone). Otherwise returns `undefined`: OPFS and memory writes are done when `exec` returns.
+    /// Call it after every write and await it before running more SQL.
+    pub fn flush(&self) -> JsResult<Option<Promise>> {
+        let guard = self.open.borrow();
+        let Some(open) = guard.as_ref() else {
+            return Ok(None);
+        };
+        let Backend::Idb(store) = &open.backend else {
+            return Ok(None);
+        };
+        if !open.conn.is_autocommit() || !store.is_dirty() {
+            return Ok(None);
+        }
+        let pending = js(store.flush())?;
+        Ok(Some(wasm_bindgen_futures::future_to_promise(async move {
+            pending.await.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })))
+    }
+
+    /// Closes the connection and releases the storage (OPFS handles, IndexedDB connection) so
+    /// another worker can open the database. An open transaction is rolled back. Idempotent.
+    pub fn close(&self) -> JsResult<()> {
+        let Some(open) = self.open.borrow_mut().take() else {
+            return Ok(());
+        };
+        let Open { conn, backend } = open;
+        let closed = conn.close().map_err(|(_, e)| to_js(e.into()));
+        backend.release();
+        closed
+    }
+
+    /// Whether `close` was called.
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.open.borrow().is_none()
+    }
+
+    /// The SQLite library version, e.g. `3.53.0`.
+    #[wasm_bindgen(js_name = sqliteVersion)]
+    pub fn sqlite_version() -> String {
+        synqlite_core::rusqlite::version().into()
+    }
+}
+
+impl Database {
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> synqlite_core::Result<T>) -> JsResult<T> {
+        let guard = self.open.borrow();
+        let open = guard.as_ref().ok_or_else(|| to_js(Error::Closed))?;
+        js(f(&open.conn))
+    }
+}
+
+fn set(obj: &JsValue, key: &str, value: &JsValue) {
+    // Defining a data property on a plain object we created cannot fail.
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+fn exec_result(r: &ExecResult) -> JsValue {
+    let out: JsValue = Object::new().into();
+    set(&out, "changes", &JsValue::from_f64(r.changes as f64));
+    set(&out, "lastInsertRowid", &integer_to_js(r.last_insert_rowid));
+    out
+}
+
+fn batch_items(items: &JsValue) -> synqlite_core::Result<Vec<(String, Params)>> {
+    let arr = items
+        .dyn_ref::<Array>()
+        .ok_or_else(|| Error::BadParams("batch expects an array of [sql, params?] pairs".into()))?;
+    let mut out = Vec::with_capacity(arr.length() as usize);
+    for (i, item) in arr.iter().enumerate() {
+        let bad = || Error::BadParams(format!("batch entry {i} must be [sql, params?]"));
+        let pair = item.dyn_ref::<Array>().ok_or_else(bad)?;
+        let sql = pair.get(0).as_string().ok_or_else(bad)?;
+        let params =
+            params_from_js(&pair.get(1)).map_err(|e| e.context(&format!("batch entry {i}")))?;
+        out.push((sql, params));
+    }
+    Ok(out)
+}
+
+/// Collects rows straight into JS arrays (no intermediate Rust copy).
+struct JsRows {
+    columns: JsValue,
+    values: JsValue,
+}
+
+impl Default for JsRows {
+    fn default() -> Self {
+        JsRows {
+            columns: Array::new().into(),
+            values: Array::new().into(),
+        }
+    }
+}
+
+impl RowSink for JsRows {
+    fn columns(&mut self, names: &[&str]) -> synqlite_core::Result<()> {
+        self.columns = names
+            .iter()
+            .map(|n| JsValue::from_str(n))
+            .collect::<Array>()
+            .into();
+        self.values = Array::new().into();
+        Ok(())
+    }
+
+    fn row(&mut self, row: &Row<'_>, ncols: usize) -> synqlite_core::Result<()> {
+        let values: &Array = self.values.unchecked_ref();
+        for i in 0..ncols {
+            values.push(&cell_to_js(row.get_ref(i)?));
+        }
+        Ok(())
+    }
+}

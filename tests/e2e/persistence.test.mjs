@@ -1,0 +1,106 @@
+// Durability: data survives a reload on OPFS and IndexedDB, and a worker terminated right after
+// a write resolved loses nothing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, openPage } from './harness.mjs';
+
+let server, browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+for (const storage of ['opfs', 'idb']) {
+  test(`${storage}: write, reload, read back`, async () => {
+    const page = await openPage(browser.context, server.url);
+    const wrote = await page.evaluate(async (storage) => {
+      const db = await synqlite.openDatabase({ name: `reload-${storage}`, storage });
+      await db.exec('CREATE TABLE IF NOT EXISTS songs (id INTEGER PRIMARY KEY, title TEXT, art BLOB)');
+      const art = new Uint8Array(300_000).map((_, i) => i % 251);
+      await db.exec('INSERT INTO songs (title, art) VALUES (?, ?)', ['Intro', art]);
+      await db.batch([['INSERT INTO songs (title) VALUES (?)', ['Second']], ['INSERT INTO songs (title) VALUES (?)', ['Third']]]);
+      await db.tx(async (tx) => tx.exec("INSERT INTO songs (title) VALUES ('Fourth')"));
+      return db.storage;
+    }, storage);
+    assert.equal(wrote, storage);
+    await page.reload();
+    await page.waitForFunction(() => window.synqliteReady === true);
+    const read = await page.evaluate(async (storage) => {
+      const db = await synqlite.openDatabase({ name: `reload-${storage}`, storage });
+      const rows = await db.query('SELECT id, title, length(art) AS n, sum(0) FILTER (WHERE 0) AS z FROM songs GROUP BY id ORDER BY id');
+      const [check] = await db.query('SELECT art FROM songs WHERE id = 1');
+      const ok = check.art.every((v, i) => v === i % 251);
+      const [integrity] = await db.query('PRAGMA integrity_check');
+      return { storage: db.storage, rows: rows.map((r) => [r.id, r.title, r.n]), ok, integrity };
+    }, storage);
+    assert.equal(read.storage, storage);
+    assert.deepEqual(read.rows, [[1, 'Intro', 300000], [2, 'Second', null], [3, 'Third', null], [4, 'Fourth', null]]);
+    assert.ok(read.ok, 'blob bytes intact');
+    assert.deepEqual(read.integrity, { integrity_check: 'ok' });
+    await page.close();
+  });
+
+  test(`${storage}: terminating the worker right after writes resolve loses nothing`, async () => {
+    const page = await openPage(browser.context, server.url);
+    const r = await page.evaluate(async (storage) => {
+      const name = `kill-${storage}`;
+      const results = [];
+      for (let round = 0; round < 3; round++) {
+        const worker = new Worker(new URL('/pkg/dist/worker.js', location.href), { type: 'module' });
+        const db = await synqlite.openDatabase({ name, storage, worker });
+        await db.exec('CREATE TABLE IF NOT EXISTS t (round INTEGER, i INTEGER)');
+        for (let i = 0; i < 20; i++) await db.exec('INSERT INTO t VALUES (?, ?)', [round, i]);
+        await db.tx(async (tx) => tx.exec('INSERT INTO t VALUES (?, -1)', [round]));
+        // Start more writes, and kill the worker while they are in flight.
+        const inflight = [];
+        for (let i = 100; i < 140; i++) inflight.push(db.exec('INSERT INTO t VALUES (?, ?)', [round, i]).then(() => i, () => null));
+        await inflight[5];
+        worker.terminate();
+        const settled = (await Promise.race([Promise.all(inflight), new Promise((r) => setTimeout(() => r('pending'), 200))]));
+        results.push({ resolvedBeforeKill: 6 });
+        void settled;
+      }
+      const db = await synqlite.openDatabase({ name, storage });
+      const [integrity] = await db.query('PRAGMA integrity_check');
+      const rows = await db.query('SELECT round, count(*) AS n, sum(i < 100) AS awaited, max(i) AS mx FROM t GROUP BY round ORDER BY round');
+      const prefixes = await db.query('SELECT round, count(*) AS n, max(i) - 99 AS top FROM t WHERE i >= 100 GROUP BY round');
+      await db.close();
+      return { integrity, rows, prefixes, storage: db.storage };
+    }, storage);
+    assert.equal(r.storage, storage);
+    assert.deepEqual(r.integrity, { integrity_check: 'ok' });
+    assert.equal(r.rows.length, 3);
+    for (const row of r.rows) assert.equal(row.awaited, 21, `every awaited write of round ${row.round} survived`);
+    // The in-flight writes that made it form a prefix (writes are applied in order), and include
+    // at least the six that had resolved before the kill.
+    for (const p of r.prefixes) {
+      assert.equal(p.n, p.top, `in-flight writes of round ${p.round} are a prefix`);
+      assert.ok(p.n >= 6, `round ${p.round}: resolved in-flight writes survived (${p.n})`);
+    }
+    await page.close();
+  });
+}
+
+test('memory storage starts empty after a reload; auto picks OPFS', async () => {
+  const page = await openPage(browser.context, server.url);
+  await page.evaluate(async () => {
+    const db = await synqlite.openDatabase({ name: 'mem', storage: 'memory' });
+    await db.exec('CREATE TABLE t (x)');
+  });
+  await page.reload();
+  await page.waitForFunction(() => window.synqliteReady === true);
+  const r = await page.evaluate(async () => {
+    const db = await synqlite.openDatabase({ name: 'mem', storage: 'memory' });
+    const tables = await db.query("SELECT name FROM sqlite_schema WHERE type = 'table'");
+    const auto = await synqlite.openDatabase({ name: 'auto-pick' });
+    return { tables, storage: db.storage, auto: auto.storage };
+  });
+  assert.deepEqual(r, { tables: [], storage: 'memory', auto: 'opfs' });
+  await page.close();
+});
