@@ -140,8 +140,11 @@ async fn large_data_and_a_blob_spanning_many_blocks_survive() {
         .unwrap();
     conn.execute_batch("BEGIN").unwrap();
     for i in 0..600 {
-        conn.execute("INSERT INTO t(body) VALUES (?1)", [format!("{i:04}").repeat(500)])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO t(body) VALUES (?1)",
+            [format!("{i:04}").repeat(500)],
+        )
+        .unwrap();
     }
     conn.execute("INSERT INTO b VALUES (?1)", [pattern(7, 1_500_000)])
         .unwrap();
@@ -180,7 +183,8 @@ async fn vacuum_shrinks_the_stored_file() {
     conn.execute_batch("COMMIT").unwrap();
     flush(&store).await;
     let big = store.file_size();
-    conn.execute_batch("DELETE FROM t WHERE id > 20; VACUUM").unwrap();
+    conn.execute_batch("DELETE FROM t WHERE id > 20; VACUUM")
+        .unwrap();
     let small = store.file_size();
     assert!(small * 5 < big, "VACUUM did not shrink: {big} -> {small}");
     flush(&store).await;
@@ -223,6 +227,45 @@ async fn unflushed_writes_are_gone_after_a_crash() {
     assert_eq!(integrity(&conn), "ok");
     close(conn, store);
     IdbStore::delete("t-crash").await.unwrap();
+}
+
+/// Reads what IndexedDB holds right now through a second, independent connection (as another
+/// worker would after this one was killed) and counts the rows of `t` in it.
+async fn count_in_a_second_view(name: &str, view: &str) -> i64 {
+    let db_name = IdbStore::idb_name(name);
+    let raw = idb::open_database(&db_name).await.unwrap();
+    let loaded = idb::load(&raw, &db_name).await.unwrap();
+    raw.close();
+    let file = Rc::new(RefCell::new(BlockFile::from_durable(
+        loaded.blocks,
+        loaded.size,
+        loaded.generation,
+    )));
+    let state = idb_vfs::vfs::state().unwrap();
+    assert!(state.attach(view, file.clone()));
+    let conn = Connection::open_with_flags_and_vfs(view, flags(), IdbStore::VFS_NAME).unwrap();
+    let n = count(&conn, "t");
+    assert_eq!(integrity(&conn), "ok");
+    drop(conn);
+    state.detach(view, &file);
+    n
+}
+
+#[wasm_bindgen_test]
+async fn a_second_view_sees_exactly_the_flushed_state() {
+    let store = fresh("t-view").await;
+    let conn = connect(&store);
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)")
+        .unwrap();
+    flush(&store).await;
+    conn.execute_batch("INSERT INTO t VALUES (3)").unwrap();
+    // Committed in SQLite, not flushed: IndexedDB still has the flushed state, intact.
+    assert_eq!(count_in_a_second_view("t-view", "/view/1").await, 2);
+    flush(&store).await;
+    // Once the flush resolved it is in IndexedDB, with the store still open.
+    assert_eq!(count_in_a_second_view("t-view", "/view/2").await, 3);
+    close(conn, store);
+    IdbStore::delete("t-view").await.unwrap();
 }
 
 #[wasm_bindgen_test]
@@ -276,15 +319,20 @@ async fn two_databases_are_independent() {
         .unwrap();
     flush(&a).await;
     flush(&b).await;
-    cb.execute_batch("INSERT INTO t VALUES ('unflushed')").unwrap();
+    cb.execute_batch("INSERT INTO t VALUES ('unflushed')")
+        .unwrap();
     close(ca, a);
     close(cb, b);
 
     let a = IdbStore::open("t-ind-a").await.unwrap();
     let b = IdbStore::open("t-ind-b").await.unwrap();
     let (ca, cb) = (connect(&a), connect(&b));
-    let xa: String = ca.query_row("SELECT group_concat(x) FROM t", [], |r| r.get(0)).unwrap();
-    let xb: String = cb.query_row("SELECT group_concat(x) FROM t", [], |r| r.get(0)).unwrap();
+    let xa: String = ca
+        .query_row("SELECT group_concat(x) FROM t", [], |r| r.get(0))
+        .unwrap();
+    let xb: String = cb
+        .query_row("SELECT group_concat(x) FROM t", [], |r| r.get(0))
+        .unwrap();
     assert_eq!((xa.as_str(), xb.as_str()), ("a", "b,b"));
     close(ca, a);
     close(cb, b);
@@ -304,7 +352,9 @@ async fn delete_drops_the_database() {
     conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
         .unwrap();
     flush(&store).await;
-    let err = IdbStore::delete("t-delete").await.err().expect("delete while open");
+    let err = IdbStore::delete("t-delete")
+        .await
+        .expect_err("delete while open");
     assert_eq!(err.code(), "STORAGE_UNAVAILABLE");
     close(conn, store);
     IdbStore::delete("t-delete").await.unwrap();
@@ -333,8 +383,9 @@ async fn opening_twice_in_one_worker_is_refused() {
 #[wasm_bindgen_test]
 async fn a_database_held_by_another_worker_is_refused() {
     IdbStore::delete("t-locked").await.unwrap();
-    // What another tab's worker holds while it has the database open.
-    let lock = idb::acquire_lock(&IdbStore::idb_name("t-locked"), 0)
+    // What another tab's worker holds while it has the database open. (Waits: the lock that
+    // delete() just dropped is released asynchronously.)
+    let lock = idb::acquire_lock(&IdbStore::idb_name("t-locked"), 2000)
         .await
         .unwrap()
         .expect("Web Locks available");
@@ -365,7 +416,7 @@ async fn a_failed_flush_restores_the_durable_state() {
     conn.execute_batch("CREATE TABLE u(y); INSERT INTO u VALUES (1)")
         .unwrap();
     store.fail_next_flush();
-    let err = store.flush().unwrap().await.err().expect("injected failure");
+    let err = store.flush().unwrap().await.expect_err("injected failure");
     assert_eq!(err.code(), "STORAGE_UNAVAILABLE");
     assert!(err.to_string().contains("ConstraintError"), "{err}");
     assert!(err.to_string().contains("undone"), "{err}");
@@ -390,7 +441,9 @@ async fn a_failed_flush_restores_the_durable_state() {
     close(conn, store);
     let store = IdbStore::open("t-fail").await.unwrap();
     let conn = connect(&store);
-    let sum: i64 = conn.query_row("SELECT sum(x) FROM t", [], |r| r.get(0)).unwrap();
+    let sum: i64 = conn
+        .query_row("SELECT sum(x) FROM t", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(sum, 6);
     assert_eq!(integrity(&conn), "ok");
     close(conn, store);
@@ -415,11 +468,14 @@ async fn a_foreign_write_makes_the_flush_fail_instead_of_overwriting() {
         &idb::META_KEY.into(),
     )
     .unwrap();
+    // Flush transactions ask for strict durability (fsync before `complete`).
+    let durability = Reflect::get(&tx, &"durability".into()).unwrap();
+    assert_eq!(durability.as_string().as_deref(), Some("strict"));
     JsFuture::from(idb::transaction_promise(&tx)).await.unwrap();
     raw.close();
 
     conn.execute_batch("INSERT INTO t VALUES (2)").unwrap();
-    let err = store.flush().unwrap().await.err().expect("conflict");
+    let err = store.flush().unwrap().await.expect_err("conflict");
     assert_eq!(err.code(), "STORAGE_UNAVAILABLE");
     assert!(err.to_string().contains("another tab or worker"), "{err}");
     assert_eq!(count(&conn, "t"), 1);
@@ -433,8 +489,17 @@ fn quota_exceeded_maps_to_sqlite_full() {
         web_sys::DomException::new_with_message_and_name("no space", "QuotaExceededError").unwrap();
     let err = idb::storage_error("saving", &quota.into());
     assert_eq!(err.code(), "SQLITE_FULL");
-    assert!(matches!(err, Error::Sqlite { extended_code: 13, .. }));
-    assert!(err.to_string().starts_with("storage quota exceeded: "), "{err}");
+    assert!(matches!(
+        err,
+        Error::Sqlite {
+            extended_code: 13,
+            ..
+        }
+    ));
+    assert!(
+        err.to_string().starts_with("storage quota exceeded: "),
+        "{err}"
+    );
 
     let other = web_sys::DomException::new_with_message_and_name("gone", "UnknownError").unwrap();
     let err = idb::storage_error("saving", &other.into());
@@ -581,26 +646,4 @@ async fn measure_flush_latency_and_open_time() {
         median(opens)
     );
     IdbStore::delete("t-measure").await.unwrap();
-}
-
-#[wasm_bindgen_test]
-async fn zz_debug_lock_release() {
-    let name = "debug-lock";
-    IdbStore::delete(name).await.unwrap();
-    let t = now_ms(); let lock = idb::acquire_lock(&IdbStore::idb_name(name), 2000).await.unwrap().unwrap(); console_log!("first acquire {:.1} ms", now_ms() - t);
-    let err = IdbStore::open_with_lock_wait(name, 50).await.err();
-    console_log!("open while held: {err:?}");
-    drop(lock);
-    let t0 = now_ms();
-    for i in 0..200 {
-        match idb::acquire_lock(&IdbStore::idb_name(name), 0).await {
-            Ok(l) => {
-                console_log!("reacquired after {i} tries, {:.1} ms", now_ms() - t0);
-                drop(l);
-                return;
-            }
-            Err(_) => idb::sleep(10).await,
-        }
-    }
-    panic!("never reacquired");
 }

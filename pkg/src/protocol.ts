@@ -3,9 +3,8 @@
  *
  * Each tab's client talks only to its own worker (`ClientMessage`/`WorkerMessage`). Workers elect
  * one owner per database name with a Web Lock; the others forward calls to it over
- * BroadcastChannels (`PeerMessage`): requests on the shared channel addressed to the current
- * owner, replies on a per-worker channel.
- * @internal
+ * BroadcastChannels (`SharedMessage`, `DirectMessage`): requests on the shared channel addressed
+ * to the current owner, replies on a per-worker channel.
  */
 
 /** A SQLite value as it crosses postMessage. */

@@ -69,6 +69,8 @@ const DEFAULT_LOCK_WAIT_MS: u32 = 5_000;
 thread_local! {
     /// Names opened (or being opened or deleted) in this worker.
     static IN_USE: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Counts opens, so every open gets its own file namespace in the VFS.
+    static OPENS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Marks a database name as in use in this worker until dropped.
@@ -153,7 +155,13 @@ impl IdbStore {
             loaded.size,
             loaded.generation,
         )));
-        let file_name = format!("/synqlite-idb/{name}.db");
+        // A fresh directory per open: a connection wrongly left open on a closed store can never
+        // touch the journal of a later open of the same database.
+        let seq = OPENS.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        });
+        let file_name = format!("/synqlite-idb/{seq}/{name}.db");
         if !state.attach(&file_name, file.clone()) {
             db.close();
             return Err(Error::Internal(format!(
