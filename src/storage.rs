@@ -4,7 +4,8 @@
 //!   (`.synqlite/<name>`), so different databases can be owned by different workers.
 //! - `idb`: the durable IndexedDB VFS of [`crate::idb_vfs`]; writes are durable once flushed.
 //! - `memory`: a private in-memory database (tests, or when nothing else exists).
-//! - `auto`: OPFS where the browser has sync access handles, else IndexedDB, else memory.
+//! - `auto`: OPFS where the browser has sync access handles, else IndexedDB where it exists,
+//!   else memory.
 //!
 //! A pool whose handles are still held by a worker that is shutting down (a tab that just closed)
 //! is retried for a few seconds before giving up with `STORAGE_UNAVAILABLE`.
@@ -74,11 +75,14 @@ pub async fn open(name: &str, wanted: &str) -> Result<(Connection, Backend)> {
         "opfs" => open_opfs(name).await,
         "idb" => open_idb(name).await,
         "memory" => open_memory(),
+        // Fall back only when a storage does not exist here; a storage that exists but fails
+        // (locked, damaged, full) is an error, never a silent switch to an empty database.
         "auto" => match open_opfs(name).await {
             Err(Error::StorageUnavailable(why)) if why.starts_with(NOT_SUPPORTED) => {
-                match open_idb(name).await {
-                    Err(Error::StorageUnavailable(_)) => open_memory(),
-                    other => other,
+                if has_indexed_db() {
+                    open_idb(name).await
+                } else {
+                    open_memory()
                 }
             }
             other => other,
@@ -161,6 +165,11 @@ async fn open_idb(name: &str) -> Result<(Connection, Backend)> {
             Err(e.into())
         }
     }
+}
+
+fn has_indexed_db() -> bool {
+    js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into())
+        .is_ok_and(|v| !v.is_undefined() && !v.is_null())
 }
 
 fn open_memory() -> Result<(Connection, Backend)> {
