@@ -62,6 +62,7 @@ serve({
         temp_store: q('PRAGMA temp_store'),
         crossOriginIsolated: self.crossOriginIsolated,
         vfsList: sqlite3.capi.sqlite3_js_vfs_list(),
+        compile_options: db.selectValues('PRAGMA compile_options'),
       };
     });
   },

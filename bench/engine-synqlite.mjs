@@ -60,6 +60,7 @@ serve({
         locking_mode: q('PRAGMA locking_mode'),
         temp_store: q('PRAGMA temp_store'),
         crossOriginIsolated: self.crossOriginIsolated,
+        compile_options: db.query('PRAGMA compile_options').values,
       };
     });
   },

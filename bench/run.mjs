@@ -12,7 +12,8 @@
 // writes bench/results/latest.json (flat array; see README.md) and latest-detail.json (all samples).
 // Numbers only: nothing is asserted except that both libraries computed the same results.
 //
-// Env: BENCH_REPS=n overrides every repetition count; BENCH_ONLY=regex selects workloads by name.
+// Env: BENCH_REPS=n overrides every repetition count; BENCH_ONLY=regex selects workloads by name;
+// either one makes it write results/partial*.json instead of latest*.json.
 import { readFile, writeFile, mkdir, access } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
@@ -234,7 +235,7 @@ async function main() {
   for (const r of rows) console.log(line(r));
   console.log('');
   console.log(`ratio = synqlite / anchor (lower is better); medians, min in parentheses; ` +
-    `timer step ${env?.page?.timerStepMs} ms, crossOriginIsolated=${env?.page?.crossOriginIsolated}; ` +
+    `timer step ${round(env?.page?.timerStepMs * 1000, 1)} µs, crossOriginIsolated=${env?.page?.crossOriginIsolated}; ` +
     `total ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (env?.engine) {
     for (const lib of LIBS) {
@@ -242,16 +243,22 @@ async function main() {
       console.log(`${lib === 'anchor' ? anchorName : 'synqlite'}: sqlite ${e.sqlite}, journal_mode=${e.journal_mode}, ` +
         `synchronous=${e.synchronous}, page_size=${e.page_size}, cache_size=${e.cache_size}, locking_mode=${e.locking_mode}`);
     }
+    const opts = (lib) => new Set(env.engine[lib].compile_options ?? []);
+    const [a, b] = [opts('synqlite'), opts('anchor')];
+    console.log(`compile options only in synqlite: ${[...a].filter((o) => !b.has(o)).join(' ') || '-'}`);
+    console.log(`compile options only in anchor:   ${[...b].filter((o) => !a.has(o)).join(' ') || '-'}`);
   }
 
   // Files.
+  // A filtered or shortened run must not replace the full results.
+  const stem = only || repsOverride ? 'partial' : 'latest';
   await mkdir(RESULTS, { recursive: true });
   const flat = all.map(({ workload, unit, synqlite, anchor, anchor_value, ratio }) => ({ workload, unit, synqlite, anchor, anchor_value, ratio }));
-  await writeFile(join(RESULTS, 'latest.json'), JSON.stringify(flat, null, 2) + '\n');
-  await writeFile(join(RESULTS, 'latest-detail.json'), JSON.stringify({
+  await writeFile(join(RESULTS, `${stem}.json`), JSON.stringify(flat, null, 2) + '\n');
+  await writeFile(join(RESULTS, `${stem}-detail.json`), JSON.stringify({
     date: new Date().toISOString(), anchor: anchorName, env, results: all, sizes: sz, samples, failures,
   }, null, 2) + '\n');
-  console.log(`wrote ${join('bench', 'results', 'latest.json')} and latest-detail.json`);
+  console.log(`wrote bench/results/${stem}.json and ${stem}-detail.json`);
 
   if (failures.length) {
     console.error('\nbench: RESULT MISMATCH (the numbers above are not comparable):');

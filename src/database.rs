@@ -7,10 +7,11 @@
 use crate::errors::{js, to_js, JsResult};
 use crate::storage::{self, Backend};
 use crate::values::{cell_to_js, integer_to_js, params_from_js};
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
+use synqlite_core::change_feed::ChangeFeed;
 use synqlite_core::rusqlite::{Connection, Row};
-use synqlite_core::{Error, ExecResult, Params, RowSink};
+use synqlite_core::{crdt, Error, ExecResult, Params, RowSink};
 use wasm_bindgen::prelude::*;
 
 /// Statements kept prepared per connection.
@@ -19,6 +20,7 @@ const STATEMENT_CACHE: usize = 256;
 struct Open {
     conn: Connection,
     backend: Backend,
+    feed: ChangeFeed,
 }
 
 /// A SQLite database opened inside a worker.
@@ -47,13 +49,32 @@ impl Database {
     /// and `INVALID_ARGUMENT` for a bad name.
     pub async fn open(name: String, storage: Option<String>) -> JsResult<Database> {
         let wanted = storage.unwrap_or_else(|| "auto".into());
-        let (conn, backend) = js(storage::open(&name, &wanted).await)?;
+        let (mut conn, backend) = js(storage::open(&name, &wanted).await)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(Database {
+        let prepared = crdt::init(&mut conn).and_then(|()| ChangeFeed::install(&mut conn));
+        let feed = match prepared {
+            Ok(feed) => feed,
+            Err(e) => {
+                drop(conn);
+                backend.release();
+                return Err(to_js(e));
+            }
+        };
+        let db = Database {
             name,
             storage: backend.kind(),
-            open: RefCell::new(Some(Open { conn, backend })),
-        })
+            open: RefCell::new(Some(Open {
+                conn,
+                backend,
+                feed,
+            })),
+        };
+        // A new database got its CRDT metadata (the site id): make that durable now.
+        if let Some(durable) = db.flush()? {
+            wasm_bindgen_futures::JsFuture::from(durable).await?;
+        }
+        db.take_changes();
+        Ok(db)
     }
 
     /// The storage actually used: `'opfs'`, `'idb'` or `'memory'`.
@@ -145,10 +166,61 @@ impl Database {
         let Some(open) = self.open.borrow_mut().take() else {
             return Ok(());
         };
-        let Open { conn, backend } = open;
+        let Open { conn, backend, .. } = open;
         let closed = conn.close().map_err(|(_, e)| to_js(e.into()));
         backend.release();
         closed
+    }
+
+    /// The transactions committed since the last call, oldest first; each is an array of
+    /// `[op, table, rowid]` with op `'insert'`, `'update'` or `'delete'`. CRDT metadata tables
+    /// are left out.
+    ///
+    /// ```js
+    /// db.exec("INSERT INTO songs (title) VALUES ('x')");
+    /// db.takeChanges(); // [[['insert', 'songs', 1]]]
+    /// ```
+    #[wasm_bindgen(js_name = takeChanges)]
+    pub fn take_changes(&self) -> Array {
+        let guard = self.open.borrow();
+        let Some(open) = guard.as_ref() else {
+            return Array::new();
+        };
+        open.feed
+            .take()
+            .into_iter()
+            .map(|tx| {
+                tx.into_iter()
+                    .map(|c| {
+                        let row = Array::new_with_length(3);
+                        row.set(0, c.op.as_str().into());
+                        row.set(1, c.table.into());
+                        row.set(2, integer_to_js(c.rowid));
+                        JsValue::from(row)
+                    })
+                    .collect::<Array>()
+            })
+            .collect()
+    }
+
+    /// The tables `sql` reads (found by SQLite's authorizer, so views and subqueries count).
+    ///
+    /// ```js
+    /// db.tablesRead('SELECT * FROM songs JOIN artists USING (artist_id)'); // ['artists', 'songs']
+    /// ```
+    #[wasm_bindgen(js_name = tablesRead)]
+    pub fn tables_read(&self, sql: &str) -> JsResult<Array> {
+        let mut guard = self.open.borrow_mut();
+        let open = guard.as_mut().ok_or_else(|| to_js(Error::Closed))?;
+        let tables = js(synqlite_core::read_set::tables_read(&mut open.conn, sql))?;
+        Ok(tables.into_iter().map(JsValue::from).collect())
+    }
+
+    /// This database's 16-byte CRDT site id.
+    #[wasm_bindgen(getter, js_name = siteId)]
+    pub fn site_id(&self) -> JsResult<Uint8Array> {
+        let id = self.with_conn(crdt::site_id)?;
+        Ok(Uint8Array::from(&id[..]))
     }
 
     /// Whether `close` was called.

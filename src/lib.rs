@@ -8,6 +8,7 @@
 mod database;
 mod errors;
 mod idb_vfs;
+mod mem;
 mod storage;
 mod values;
 

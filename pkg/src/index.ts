@@ -11,6 +11,7 @@
  * @packageDocumentation
  */
 import { SynqliteError } from './errors.js';
+import { ChangeHub, type ChangeListener, type Unsubscribe } from './reactivity.js';
 import type {
   Call,
   ClientMessage,
@@ -27,6 +28,7 @@ import type {
 export { SynqliteError } from './errors.js';
 export type { ExecResult, SqlParams, SqlValue, StorageKind } from './protocol.js';
 export { storage } from './storage.js';
+export type { ChangeListener, ChangeOp, ChangeSource, RowChange, Unsubscribe } from './reactivity.js';
 export type { PersistenceState, StorageEstimate } from './storage.js';
 
 /** A result row: column name to value. */
@@ -62,6 +64,11 @@ export type Transaction = Queryable;
 
 type Pending = { resolve(value: unknown): void; reject(error: Error): void };
 
+function report(e: unknown): void {
+  if (typeof reportError === 'function') reportError(e);
+  else console.error(e);
+}
+
 function rowsFromRaw<T>(raw: RawRows): T[] {
   const { columns, values } = raw;
   const n = columns.length;
@@ -93,12 +100,14 @@ export class Database implements Queryable {
   private closedError: SynqliteError | null = null;
   private closing: Promise<void> | null = null;
   private closeAck: (() => void) | null = null;
+  private readonly hub: ChangeHub;
 
   /** @internal */
-  constructor(name: string, storage: StorageKind, worker: Worker) {
+  constructor(name: string, storage: StorageKind, worker: Worker, workerId: string) {
     this.name = name;
     this.storage = storage;
     this.worker = worker;
+    this.hub = new ChangeHub(name, workerId);
     worker.addEventListener('message', (e: MessageEvent<WorkerMessage>) => this.onMessage(e.data));
     worker.addEventListener('error', (e: ErrorEvent) => {
       this.fail(new SynqliteError('WORKER_FAILED', `the synqlite worker failed: ${e.message || 'unknown error'}`));
@@ -119,6 +128,7 @@ export class Database implements Queryable {
   }
 
   private fail(error: SynqliteError): void {
+    if (!this.closedError) this.hub.close();
     this.closedError ??= error;
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
@@ -226,6 +236,101 @@ export class Database implements Queryable {
   }
 
   /**
+   * Calls `listener` after every committed transaction that changed rows, in any tab, with the
+   * changed rows and who changed them (`'local'`: this tab, `'tab'`: another tab, `'sync'`:
+   * merged remote changes). Never for rolled-back transactions or CRDT metadata.
+   *
+   * ```ts
+   * const off = db.onAny((changes, source) => console.log(source, changes));
+   * off();
+   * ```
+   */
+  onAny(listener: ChangeListener): Unsubscribe {
+    return this.hub.onAny(listener);
+  }
+
+  /**
+   * Like {@link onAny}, for the given tables only; the listener gets only their rows.
+   *
+   * ```ts
+   * db.onRange(['songs', 'playlists'], (changes) => refresh(changes.map((c) => c.table)));
+   * ```
+   */
+  onRange(tables: readonly string[], listener: ChangeListener): Unsubscribe {
+    return this.hub.onRange(tables, listener);
+  }
+
+  /**
+   * Like {@link onAny}, for one row (by rowid; for an `INTEGER PRIMARY KEY` table, the key).
+   *
+   * ```ts
+   * db.onPoint('songs', 42, ([change]) => change.op === 'delete' ? close() : reload());
+   * ```
+   */
+  onPoint(table: string, rowid: number | bigint, listener: ChangeListener): Unsubscribe {
+    return this.hub.onPoint(table, rowid, listener);
+  }
+
+  /**
+   * Runs `sql` now and again whenever a table it reads changes (the tables are found by SQLite,
+   * so views, joins and subqueries count), calling `onRows` with the rows each time. Re-runs are
+   * coalesced: a burst of commits causes at most one query in flight plus one after it.
+   *
+   * ```ts
+   * const stop = db.liveQuery<{ title: string }>('SELECT title FROM songs ORDER BY title', [], (rows) => render(rows));
+   * stop();
+   * ```
+   */
+  liveQuery<T extends object = Row>(
+    sql: string,
+    params: SqlParams | undefined,
+    onRows: (rows: T[]) => void,
+    onError: (error: SynqliteError) => void = report,
+  ): Unsubscribe {
+    let tables: Set<string> | null = null;
+    let running = false;
+    let again = false;
+    let stopped = false;
+    const run = async (): Promise<void> => {
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        do {
+          again = false;
+          try {
+            const rows = await this.query<T>(sql, params);
+            if (!stopped) onRows(rows);
+          } catch (e) {
+            if (!stopped) onError(e instanceof SynqliteError ? e : new SynqliteError('INTERNAL', String(e)));
+          }
+        } while (again && !stopped);
+      } finally {
+        running = false;
+      }
+    };
+    const off = this.hub.onAny((changes) => {
+      // Until the read set is known, any change may matter.
+      if (!tables || changes.some((c) => tables!.has(c.table))) void run();
+    });
+    (this.call({ op: 'tables', sql }) as Promise<string[]>).then(
+      (t) => {
+        tables = new Set(t);
+      },
+      () => {
+        // The query itself reports the error.
+      },
+    );
+    void run();
+    return () => {
+      stopped = true;
+      off();
+    };
+  }
+
+  /**
    * Closes the database in this tab and terminates its worker. If this tab owned the database,
    * another open tab takes over. Pending and later calls reject with `CLOSED`.
    */
@@ -269,12 +374,12 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     throw new SynqliteError('INVALID_ARGUMENT', `unknown storage ${JSON.stringify(storage)}: use 'auto', 'opfs', 'idb' or 'memory'`);
   }
   const worker = options.worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `synqlite:${name}` });
-  const opened = await new Promise<StorageKind>((resolve, reject) => {
+  const opened = await new Promise<{ storage: StorageKind; worker: string }>((resolve, reject) => {
     const onMessage = (e: MessageEvent<WorkerMessage>) => {
       const msg = e.data;
       if (msg.kind === 'opened') {
         cleanup();
-        resolve(msg.storage);
+        resolve(msg);
       } else if (msg.kind === 'open-failed') {
         cleanup();
         worker.terminate();
@@ -294,5 +399,5 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     worker.addEventListener('error', onError);
     worker.postMessage({ kind: 'open', options: { name, storage } } satisfies ClientMessage);
   });
-  return new Database(name, opened, worker);
+  return new Database(name, opened.storage, worker, opened.worker);
 }

@@ -33,6 +33,7 @@ export type Op =
   | { op: 'exec'; sql: string; params?: SqlParams }
   | { op: 'query'; sql: string; params?: SqlParams }
   | { op: 'batch'; items: ReadonlyArray<readonly [string, SqlParams?]> }
+  | { op: 'tables'; sql: string }
   | { op: 'begin' }
   | { op: 'commit' }
   | { op: 'rollback' };
@@ -63,7 +64,7 @@ export type ClientMessage =
 
 /** Own worker -> main thread. */
 export type WorkerMessage =
-  | { kind: 'opened'; storage: StorageKind; owner: boolean }
+  | { kind: 'opened'; storage: StorageKind; owner: boolean; worker: string }
   | { kind: 'open-failed'; error: WireError }
   | { kind: 'reply'; reply: Reply }
   | { kind: 'closed' };
@@ -78,6 +79,19 @@ export type SharedMessage =
 export type DirectMessage =
   | { t: 'ack'; id: number }
   | { t: 'res'; reply: Reply };
+
+/** What a committed transaction changed: `[op, table, rowid]` per row. */
+export type WireRowChange = readonly ['insert' | 'update' | 'delete', string, number | bigint];
+
+/** Owner worker -> every tab on `BroadcastChannel(<name>)`: one message per call that committed. */
+export interface ChangeMessage {
+  /** The worker whose call made the change. */
+  from: string;
+  /** `sync` for merged remote changes, `call` for SQL run by a tab. */
+  source: 'call' | 'sync';
+  /** One entry per committed transaction. */
+  txs: WireRowChange[][];
+}
 
 export const channelName = (db: string): string => `synqlite:${db}`;
 export const directChannelName = (db: string, worker: string): string => `synqlite:${db}:to:${worker}`;

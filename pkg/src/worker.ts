@@ -19,6 +19,7 @@
 import init, { Database as WasmDatabase } from '../wasm/synqlite.js';
 import {
   type Call,
+  type ChangeMessage,
   type ClientMessage,
   type DirectMessage,
   type OpenOptionsWire,
@@ -26,6 +27,7 @@ import {
   type SharedMessage,
   type StorageKind,
   type WireError,
+  type WireRowChange,
   type WorkerMessage,
   channelName,
   directChannelName,
@@ -89,7 +91,10 @@ class Executor {
   private stopped = false;
   private idle: (() => void) | null = null;
 
-  constructor(private readonly db: WasmDatabase) {}
+  constructor(
+    private readonly db: WasmDatabase,
+    private readonly announce: (message: ChangeMessage) => void,
+  ) {}
 
   submit(job: Job): void {
     if (this.stopped) {
@@ -198,6 +203,9 @@ class Executor {
         case 'batch':
           value = db.batch(call.items);
           break;
+        case 'tables':
+          value = db.tablesRead(call.sql);
+          break;
       }
     } catch (e) {
       failure = toWire(e);
@@ -207,7 +215,11 @@ class Executor {
     try {
       const durable = db.flush();
       if (durable) await durable;
+      const txs = db.takeChanges() as WireRowChange[][];
+      if (txs.length > 0) this.announce({ from, source: 'call', txs });
     } catch (e) {
+      // The writes were undone (IndexedDB refused them): nothing to announce.
+      db.takeChanges();
       failure = toWire(e);
     }
     return failure ? { id, ok: false, error: failure } : { id, ok: true, value };
@@ -243,6 +255,8 @@ class Node {
   private readonly forwarded = new Map<number, Forwarded>();
   private readonly shared: BroadcastChannel;
   private readonly direct: BroadcastChannel;
+  /** `BroadcastChannel(<name>)`: change announcements to every tab's client. */
+  private readonly changes: BroadcastChannel;
   private readonly directTo = new Map<string, BroadcastChannel>();
   private readonly lockAbort = new AbortController();
   private releaseOwner: (() => void) | null = null;
@@ -254,6 +268,7 @@ class Node {
     this.shared.onmessage = (e: MessageEvent<SharedMessage>) => this.onShared(e.data);
     this.direct = new BroadcastChannel(directChannelName(options.name, workerId));
     this.direct.onmessage = (e: MessageEvent<DirectMessage>) => this.onDirect(e.data);
+    this.changes = new BroadcastChannel(options.name);
   }
 
   async start(): Promise<void> {
@@ -292,7 +307,7 @@ class Node {
     if (this.opened) return;
     this.opened = true;
     clearTimeout(this.openTimer);
-    post({ kind: 'opened', storage, owner });
+    post({ kind: 'opened', storage, owner, worker: workerId });
   }
 
   private async becomeOwner(): Promise<boolean> {
@@ -315,7 +330,7 @@ class Node {
       return false;
     }
     this.db = db;
-    this.executor = new Executor(db);
+    this.executor = new Executor(db, (m) => this.changes.postMessage(m));
     this.ownerId = workerId;
     const storage = db.storage as StorageKind;
     this.shared.postMessage({ t: 'owner', owner: workerId, storage } satisfies SharedMessage);
@@ -425,6 +440,7 @@ class Node {
     this.releaseWorker?.();
     this.shared.close();
     this.direct.close();
+    this.changes.close();
     for (const ch of this.directTo.values()) ch.close();
     this.role = 'closed';
   }

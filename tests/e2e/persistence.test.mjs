@@ -97,7 +97,7 @@ test('memory storage starts empty after a reload; auto picks OPFS', async () => 
   await page.waitForFunction(() => window.synqliteReady === true);
   const r = await page.evaluate(async () => {
     const db = await synqlite.openDatabase({ name: 'mem', storage: 'memory' });
-    const tables = await db.query("SELECT name FROM sqlite_schema WHERE type = 'table'");
+    const tables = await db.query("SELECT name FROM sqlite_schema WHERE name = 't'");
     const auto = await synqlite.openDatabase({ name: 'auto-pick' });
     return { tables, storage: db.storage, auto: auto.storage };
   });

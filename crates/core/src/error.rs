@@ -36,6 +36,15 @@ pub enum Error {
     /// Failure inside synqlite itself.
     #[error("{0}")]
     Internal(String),
+    /// A table cannot be made a replicated table (crr): the message names the table and the
+    /// rule it breaks (no primary key, nullable primary key, AUTOINCREMENT, UNIQUE index besides
+    /// the primary key, foreign key, NOT NULL column without DEFAULT, ...).
+    #[error("{0}")]
+    CrrUnsupported(String),
+    /// A change row handed to `apply_changes` cannot be applied: unknown table or column,
+    /// malformed packed primary key, bad site id. Nothing of the batch was applied.
+    #[error("{0}")]
+    InvalidChange(String),
 }
 
 impl Error {
@@ -48,6 +57,8 @@ impl Error {
             Error::Closed => "CLOSED",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
             Error::Internal(_) => "INTERNAL",
+            Error::CrrUnsupported(_) => "CRR_UNSUPPORTED",
+            Error::InvalidChange(_) => "INVALID_CHANGE",
         }
     }
 

@@ -84,12 +84,24 @@ pub fn query<S: RowSink>(
     run(conn, sql, params, sink)
 }
 
-/// Runs each `(sql, params)` in order inside one savepoint: either all apply or none does.
+/// Runs each `(sql, params)` in order, atomically: either all apply or none does. Outside a
+/// transaction this is a transaction of its own; inside one, a savepoint.
 ///
 /// On failure the error says which entry (0-based) failed and the database is as before the call.
 pub fn batch(conn: &Connection, items: &[(String, Params)]) -> Result<Vec<ExecResult>> {
-    conn.prepare_cached("SAVEPOINT synqlite_batch")?
-        .execute([])?;
+    // A real transaction when we can: its ROLLBACK is what tells observers (the change feed)
+    // that nothing happened; `ROLLBACK TO` a savepoint tells them nothing.
+    let own_tx = conn.is_autocommit();
+    let (begin, commit, undo) = if own_tx {
+        ("BEGIN", "COMMIT", "ROLLBACK")
+    } else {
+        (
+            "SAVEPOINT synqlite_batch",
+            "RELEASE synqlite_batch",
+            "ROLLBACK TO synqlite_batch; RELEASE synqlite_batch",
+        )
+    };
+    conn.prepare_cached(begin)?.execute([])?;
     let mut results = Vec::with_capacity(items.len());
     for (index, (sql, params)) in items.iter().enumerate() {
         match exec(conn, sql, params) {
@@ -98,14 +110,18 @@ pub fn batch(conn: &Connection, items: &[(String, Params)]) -> Result<Vec<ExecRe
                 // If SQLite already rolled the transaction back (e.g. ON CONFLICT ROLLBACK), the
                 // savepoint is gone with it and there is nothing left to undo.
                 if !conn.is_autocommit() {
-                    let _ =
-                        conn.execute_batch("ROLLBACK TO synqlite_batch; RELEASE synqlite_batch");
+                    let _ = conn.execute_batch(undo);
                 }
                 return Err(e.context(&format!("batch statement {index}")));
             }
         }
     }
-    conn.prepare_cached("RELEASE synqlite_batch")?.execute([])?;
+    if let Err(e) = conn.prepare_cached(commit).and_then(|mut s| s.execute([])) {
+        if own_tx && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Err(e.into());
+    }
     Ok(results)
 }
 
@@ -265,6 +281,8 @@ impl Error {
             Error::StorageUnavailable(m) => Error::StorageUnavailable(format!("{at}: {m}")),
             Error::InvalidArgument(m) => Error::InvalidArgument(format!("{at}: {m}")),
             Error::Internal(m) => Error::Internal(format!("{at}: {m}")),
+            Error::CrrUnsupported(m) => Error::CrrUnsupported(format!("{at}: {m}")),
+            Error::InvalidChange(m) => Error::InvalidChange(format!("{at}: {m}")),
             Error::Closed => Error::Closed,
         }
     }

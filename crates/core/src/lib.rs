@@ -6,6 +6,10 @@
 //! - [`exec`]: runs SQL with caller-supplied parameters on a [`rusqlite::Connection`]:
 //!   single or multiple statements, cached prepared statements, atomic batches.
 //! - [`params`]: positional (`?`, `?NNN`) and named (`:a`, `@a`, `$a`) parameter binding.
+//! - [`crdt`]: cr-sqlite 0.16-compatible change tracking and merging on a connection:
+//!   replicated tables, change rows, `crsql_*` SQL functions.
+//! - [`change_feed`]: the rows each committed transaction changed (reactivity).
+//! - [`read_set`]: the tables a query reads (live queries).
 //! - [`error`]: the one error type, each variant with a stable string code that the JS boundary
 //!   exposes as `error.code`.
 //! - [`result_codes`]: SQLite's primary and extended result codes by name.
@@ -13,11 +17,15 @@
 //! The crate depends on rusqlite only; on `wasm32` rusqlite links sqlite-wasm-rs, natively the
 //! bundled SQLite. It must stay free of `wasm-bindgen`, `js-sys` and `web-sys`.
 
+pub mod change_feed;
+pub mod crdt;
 pub mod error;
 pub mod exec;
 pub mod params;
+pub mod read_set;
 pub mod result_codes;
 
+pub use crdt::{apply_changes, changes_since, ApplyStats, Change};
 pub use error::{Error, Result};
 pub use exec::{batch, exec, query, ExecResult, QueryResult, RowSink};
 pub use params::Params;

@@ -1,0 +1,121 @@
+//! Reading change rows (`SELECT ... FROM crsql_changes WHERE db_version > ?` in cr-sqlite).
+//!
+//! One row per clock, as cr-sqlite 0.16's `changes_vtab_read.rs` / `changes_vtab.rs` produce
+//! them:
+//! - `table`, `pk` (the packed primary key), `cid` (column name, or `'-1'` for the sentinel);
+//! - `val`: the column's current value in the table (NULL for sentinels); a column clock whose
+//!   row is missing is reported as `cid = '-1'` with NULL, as cr-sqlite does;
+//! - `col_version`, `db_version` (local: when this database last wrote or merged it), `seq`;
+//! - `site_id`: the 16-byte id of the database that made the change: this database's id for
+//!   local writes, the original writer's for merged ones;
+//! - `cl`: the row's causal length, the sentinel's `col_version`, 1 when there is no sentinel.
+//!
+//! Ordered by `(db_version, seq)` (cr-sqlite's default order); ties, which only backfills after
+//! an alter can create, are broken by table, pk and cid so the order is deterministic.
+
+use super::state;
+use super::tables::{clock_ident, crr_tables, quote_ident, quote_str, TableInfo};
+use super::Change;
+use crate::error::Result;
+use rusqlite::Connection;
+
+fn table_query(info: &TableInfo, exclude: bool) -> String {
+    let clock = clock_ident(&info.name);
+    let tbl = quote_ident(&info.name);
+    let (join, cid, val) = if info.cols.is_empty() {
+        (String::new(), "c.col_name".to_owned(), "NULL".to_owned())
+    } else {
+        let on = info
+            .pks
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("b.{} = crsql_internal_unpack(c.key, {i})", quote_ident(p)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let cases = info
+            .cols
+            .iter()
+            .map(|col| format!("WHEN {} THEN b.{}", quote_str(col), quote_ident(col)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        (
+            format!("LEFT JOIN {tbl} AS b ON c.col_name != '-1' AND {on}"),
+            format!(
+                "CASE WHEN c.col_name != '-1' AND b.{} IS NULL THEN '-1' ELSE c.col_name END",
+                quote_ident(&info.pks[0])
+            ),
+            format!("CASE c.col_name {cases} ELSE NULL END"),
+        )
+    };
+    let filter = if exclude {
+        " AND coalesce(s.site_id, ?3) IS NOT ?2"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT {name} AS tbl, c.key AS pk, {cid} AS cid, {val} AS val, c.col_version AS col_version, \
+         c.db_version AS db_version, coalesce(s.site_id, ?3) AS site_id, \
+         coalesce(cl.col_version, 1) AS cl, c.seq AS seq \
+         FROM {clock} AS c {join} \
+         LEFT JOIN {clock} AS cl ON cl.key = c.key AND cl.col_name = '-1' \
+         LEFT JOIN crsql_site_id AS s ON s.ordinal = c.site_id \
+         WHERE c.db_version > ?1{filter}",
+        name = quote_str(&info.name),
+    )
+}
+
+fn build_query(conn: &Connection, exclude: bool) -> Result<String> {
+    let parts: Vec<String> = crr_tables(conn)?
+        .iter()
+        .map(|t| table_query(t, exclude))
+        .collect();
+    if parts.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!(
+        "SELECT tbl, pk, cid, val, col_version, db_version, site_id, cl, seq FROM ({}) \
+         ORDER BY db_version, seq, tbl, pk, cid",
+        parts.join(" UNION ALL ")
+    ))
+}
+
+/// Change rows with `db_version > since`, ordered by `(db_version, seq)`, optionally without
+/// those whose `site_id` is `exclude_site` (typically the peer being sent to).
+pub fn changes_since(
+    conn: &Connection,
+    since: i64,
+    exclude_site: Option<&[u8]>,
+) -> Result<Vec<Change>> {
+    let shared = state::get(conn)?;
+    let key = if exclude_site.is_some() {
+        "changes_since/exclude"
+    } else {
+        "changes_since"
+    };
+    let sql = shared.cached_sql(conn, key, || build_query(conn, exclude_site.is_some()))?;
+    if sql.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.raw_bind_parameter(1, since)?;
+    if let Some(site) = exclude_site {
+        stmt.raw_bind_parameter(2, site)?;
+    }
+    stmt.raw_bind_parameter(3, &shared.site_id[..])?;
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(Change {
+            table: r.get(0)?,
+            pk: r.get(1)?,
+            cid: r.get(2)?,
+            val: crate::exec::owned(r.get_ref(3)?),
+            col_version: r.get(4)?,
+            db_version: r.get(5)?,
+            site_id: r.get(6)?,
+            cl: r.get(7)?,
+            seq: r.get(8)?,
+        });
+    }
+    Ok(out)
+}

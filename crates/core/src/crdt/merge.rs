@@ -1,0 +1,673 @@
+//! Merging change rows from other replicas (`INSERT INTO crsql_changes` in cr-sqlite).
+//!
+//! Rules, per change, exactly as cr-sqlite 0.16 `changes_vtab_write.rs` (`merge_insert`):
+//! - `local_cl` = the row's sentinel `col_version`, else 1 if the row has any clock, else 0.
+//! - `cl < local_cl`: ignored (an older life of the row).
+//! - even `cl` (a delete): ignored if `cl == local_cl`; otherwise the row is deleted, the
+//!   sentinel clock takes the change's `col_version`, the row's other clocks are dropped.
+//! - sentinel (`cid = '-1'`, odd `cl`): ignored if `cl == local_cl`; otherwise the row is
+//!   resurrected: `INSERT OR IGNORE` of the bare primary key, existing column clocks are zeroed
+//!   (`col_version` 0: their values lost against anything from the new life), sentinel set.
+//! - column change: if `cl > local_cl` (and the row exists locally or `cl > 1`) the row is first
+//!   resurrected with sentinel `cl`. The change wins if it resurrected, if the row has no clock
+//!   at all, if there is no clock for the column, or on a higher `col_version`; on equal
+//!   `col_version` the greater value wins (INTEGER > REAL > TEXT > BLOB > NULL across types;
+//!   numeric, bytewise within one), equal values are a no-op unless `merge-equal-values` is set
+//!   (cr-sqlite 0.16.3 option), which then lets the bytewise-greater site id win.
+//!
+//! Differences that do not change merge results:
+//! - Changes are grouped by (table, primary key) and each group is merged in memory and written
+//!   with a handful of statements (one row upsert, one clock write per winning column). Rows are
+//!   independent, so this equals cr-sqlite's row-by-row processing in input order.
+//! - All clocks written by one call get one local db_version, `max(committed + 1, pending,
+//!   highest incoming db_version)` (cr-sqlite raises it row by row), and fresh local `seq`s,
+//!   so `(db_version, seq)` stays unique and `changes_since` never misses a merged row; the
+//!   original site id is kept (as an ordinal into `crsql_site_id`).
+//! - A clock without its row (possible only after writes with triggers disabled) lets the
+//!   incoming value win instead of failing the whole batch.
+//!
+//! Everything runs in one savepoint with the sync bit set (triggers silent); any error rolls the
+//! whole batch back. Validation (tables, columns, packed keys, site ids) happens before any write.
+
+use super::crr::with_savepoint;
+use super::pack::{pack, unpack};
+use super::state::{self, Shared};
+use super::tables::{clock_ident, crr_tables, quote_ident, TableInfo};
+use super::{ApplyStats, Change};
+use crate::error::{Error, Result};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{CachedStatement, Connection, OptionalExtension};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// Rank of a value's type in the merge tie-break: lower ranks win.
+fn type_rank(v: &ValueRef<'_>) -> u8 {
+    match v {
+        ValueRef::Integer(_) => 1,
+        ValueRef::Real(_) => 2,
+        ValueRef::Text(_) => 3,
+        ValueRef::Blob(_) => 4,
+        ValueRef::Null => 5,
+    }
+}
+
+/// cr-sqlite's value order (`crsql_compare_sqlite_values`): across types
+/// INTEGER > REAL > TEXT > BLOB > NULL; within a type numeric (integers, reals) or bytewise
+/// (text, blobs); NULL equals NULL.
+pub fn compare_values(a: ValueRef<'_>, b: ValueRef<'_>) -> Ordering {
+    let (ra, rb) = (type_rank(&a), type_rank(&b));
+    if ra != rb {
+        return rb.cmp(&ra);
+    }
+    match (a, b) {
+        (ValueRef::Integer(x), ValueRef::Integer(y)) => x.cmp(&y),
+        (ValueRef::Real(x), ValueRef::Real(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        (ValueRef::Text(x), ValueRef::Text(y)) => x.cmp(y),
+        (ValueRef::Blob(x), ValueRef::Blob(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+/// Merges `changes` into the database with cr-sqlite's rules; see the module docs. Idempotent
+/// and order-independent. Unknown tables or columns, malformed packed keys and site ids longer
+/// than 16 bytes fail with `INVALID_CHANGE` before anything is written.
+pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats> {
+    let shared = state::get(conn)?;
+    let mut stats = ApplyStats {
+        received: changes.len(),
+        applied: 0,
+    };
+    if changes.is_empty() {
+        return Ok(stats);
+    }
+    let plan = Plan::build(conn, changes)?;
+    stats.applied = with_savepoint(conn, "crsql_apply", || {
+        let previous = shared.set_sync_bit(true);
+        let result = (|| {
+            let mut m = Merger::new(conn, &shared, &plan, changes);
+            for g in &plan.groups {
+                m.merge_group(g)?;
+            }
+            Ok(m.applied)
+        })();
+        shared.set_sync_bit(previous);
+        result
+    })?;
+    shared.add_rows_impacted(stats.applied as i64);
+    Ok(stats)
+}
+
+/// Changes of one row, in input order.
+struct Group {
+    table: usize,
+    key: Vec<u8>,
+    pk: Vec<Value>,
+    changes: Vec<usize>,
+}
+
+/// Validated, grouped input.
+struct Plan {
+    tables: Vec<TableInfo>,
+    /// Per change: its column index, `None` for the sentinel.
+    cols: Vec<Option<usize>>,
+    groups: Vec<Group>,
+    max_db_version: i64,
+}
+
+impl Plan {
+    fn build(conn: &Connection, changes: &[Change]) -> Result<Plan> {
+        let crrs = crr_tables(conn)?;
+        let mut tables: Vec<TableInfo> = Vec::new();
+        let mut table_ix: HashMap<&str, usize> = HashMap::new();
+        let mut raw_ix: HashMap<(usize, &[u8]), usize> = HashMap::new();
+        let mut key_ix: HashMap<(usize, Vec<u8>), usize> = HashMap::new();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut cols = Vec::with_capacity(changes.len());
+        let mut max_db_version = i64::MIN;
+        for (i, ch) in changes.iter().enumerate() {
+            let t = match table_ix.get(ch.table.as_str()) {
+                Some(t) => *t,
+                None => {
+                    let info = crrs
+                        .iter()
+                        .find(|x| x.name == ch.table)
+                        .or_else(|| crrs.iter().find(|x| x.name.eq_ignore_ascii_case(&ch.table)))
+                        .ok_or_else(|| {
+                            Error::InvalidChange(format!(
+                                "change {i}: table {} is not a replicated table here; create it \
+                                 and run crsql_as_crr('{}') before applying its changes",
+                                ch.table, ch.table
+                            ))
+                        })?;
+                    tables.push(info.clone());
+                    table_ix.insert(ch.table.as_str(), tables.len() - 1);
+                    tables.len() - 1
+                }
+            };
+            let info = &tables[t];
+            let col = if ch.cid == "-1" {
+                None
+            } else {
+                Some(info.col_index(&ch.cid).ok_or_else(|| {
+                    Error::InvalidChange(format!(
+                        "change {i}: table {} has no column {} (schemas differ between peers?)",
+                        info.name, ch.cid
+                    ))
+                })?)
+            };
+            cols.push(col);
+            if ch.site_id.len() > 16 {
+                return Err(Error::InvalidChange(format!(
+                    "change {i}: site_id has {} bytes, at most 16 allowed",
+                    ch.site_id.len()
+                )));
+            }
+            max_db_version = max_db_version.max(ch.db_version);
+            let g = match raw_ix.get(&(t, ch.pk.as_slice())) {
+                Some(g) => *g,
+                None => {
+                    let pk = unpack(&ch.pk)
+                        .map_err(|e| Error::InvalidChange(format!("change {i}: {e}")))?;
+                    if pk.len() != info.pks.len() {
+                        return Err(Error::InvalidChange(format!(
+                            "change {i}: pk packs {} value(s) but table {} has {} primary-key column(s)",
+                            pk.len(),
+                            info.name,
+                            info.pks.len()
+                        )));
+                    }
+                    let key = pack(&pk)?;
+                    let g = match key_ix.get(&(t, key.clone())) {
+                        Some(g) => *g,
+                        None => {
+                            groups.push(Group {
+                                table: t,
+                                key: key.clone(),
+                                pk,
+                                changes: Vec::new(),
+                            });
+                            key_ix.insert((t, key), groups.len() - 1);
+                            groups.len() - 1
+                        }
+                    };
+                    raw_ix.insert((t, ch.pk.as_slice()), g);
+                    g
+                }
+            };
+            groups[g].changes.push(i);
+        }
+        Ok(Plan {
+            tables,
+            cols,
+            groups,
+            max_db_version,
+        })
+    }
+}
+
+/// A clock as known during the merge of one row.
+#[derive(Clone, Copy)]
+struct Clock {
+    version: i64,
+    /// Site ordinal, `None` until resolved for an incoming change (then `site_of`).
+    site: i64,
+    /// Index of the incoming change that set it (its site id is resolved at write time).
+    from: Option<usize>,
+    dirty: bool,
+}
+
+/// The merge state of one row.
+struct RowState {
+    sentinel: Option<Clock>,
+    cols: Vec<Option<Clock>>,
+    /// Clocks of columns this table no longer has (count for `local_cl` like cr-sqlite).
+    stale_clock: bool,
+    drop_clocks: bool,
+    deleted: bool,
+    ensure: bool,
+    set: Vec<Option<Value>>,
+    /// Current values of the stored row: `None` not read yet, `Some(None)` no such row.
+    current: Option<Option<Vec<Value>>>,
+    changed: bool,
+}
+
+impl RowState {
+    fn local_cl(&self) -> i64 {
+        match self.sentinel {
+            Some(c) => c.version,
+            None if self.stale_clock || self.cols.iter().any(Option::is_some) => 1,
+            None => 0,
+        }
+    }
+
+    /// Bare-key insert (or no-op), zeroed column clocks, sentinel at `cl`.
+    fn resurrect(&mut self, cl: i64, site: i64, from: usize) {
+        self.ensure = true;
+        for c in self.cols.iter_mut().flatten() {
+            c.version = 0;
+            c.dirty = true;
+        }
+        self.sentinel = Some(Clock {
+            version: cl,
+            site,
+            from: Some(from),
+            dirty: true,
+        });
+        self.changed = true;
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Kind {
+    ClockRead,
+    /// Writes this many clocks in one statement.
+    ClockWrite(usize),
+    ClockDrop,
+    RowRead,
+    RowDelete,
+    RowEnsure,
+    RowUpsert(Vec<usize>),
+    SiteSelect,
+    SiteInsert,
+    SiteBlob,
+}
+
+struct Merger<'c, 'p> {
+    conn: &'c Connection,
+    shared: &'p Shared,
+    plan: &'p Plan,
+    changes: &'p [Change],
+    stmts: HashMap<(usize, Kind), CachedStatement<'c>>,
+    db_version: Option<i64>,
+    sites: HashMap<Vec<u8>, i64>,
+    site_blobs: HashMap<i64, Vec<u8>>,
+    merge_equal: bool,
+    applied: usize,
+}
+
+impl<'c, 'p> Merger<'c, 'p> {
+    fn new(
+        conn: &'c Connection,
+        shared: &'p Shared,
+        plan: &'p Plan,
+        changes: &'p [Change],
+    ) -> Self {
+        Merger {
+            conn,
+            shared,
+            plan,
+            changes,
+            stmts: HashMap::new(),
+            db_version: None,
+            sites: HashMap::new(),
+            site_blobs: HashMap::new(),
+            merge_equal: shared.merge_equal_values(),
+            applied: 0,
+        }
+    }
+
+    fn sql(&self, t: usize, kind: &Kind) -> String {
+        let info = &self.plan.tables[t];
+        let tbl = quote_ident(&info.name);
+        let clock = clock_ident(&info.name);
+        let pk_cols: Vec<String> = info.pks.iter().map(|c| quote_ident(c)).collect();
+        let binds = |n: usize, from: usize| {
+            (from..from + n)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match kind {
+            Kind::ClockRead => {
+                format!("SELECT col_name, col_version, site_id FROM {clock} WHERE key = ?1")
+            }
+            Kind::ClockWrite(n) => {
+                let rows: Vec<String> = (0..*n)
+                    .map(|r| format!("({})", binds(6, 1 + 6 * r)))
+                    .collect();
+                format!(
+                    "INSERT OR REPLACE INTO {clock} (key, col_name, col_version, db_version, seq, site_id) \
+                     VALUES {}",
+                    rows.join(", ")
+                )
+            }
+            Kind::ClockDrop => format!("DELETE FROM {clock} WHERE key = ?1 AND col_name != '-1'"),
+            Kind::RowRead => {
+                let cols: Vec<String> = info.cols.iter().map(|c| quote_ident(c)).collect();
+                format!(
+                    "SELECT {} FROM {tbl} WHERE {}",
+                    cols.join(", "),
+                    info.pk_where(1)
+                )
+            }
+            Kind::RowDelete => format!("DELETE FROM {tbl} WHERE {}", info.pk_where(1)),
+            Kind::RowEnsure => format!(
+                "INSERT OR IGNORE INTO {tbl} ({}) VALUES ({})",
+                pk_cols.join(", "),
+                binds(pk_cols.len(), 1)
+            ),
+            Kind::RowUpsert(cols) => {
+                let names: Vec<String> = cols.iter().map(|&c| quote_ident(&info.cols[c])).collect();
+                let set: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("{n} = excluded.{n}"))
+                    .collect();
+                format!(
+                    "INSERT INTO {tbl} ({}, {}) VALUES ({}) ON CONFLICT DO UPDATE SET {}",
+                    pk_cols.join(", "),
+                    names.join(", "),
+                    binds(pk_cols.len() + names.len(), 1),
+                    set.join(", ")
+                )
+            }
+            Kind::SiteSelect => "SELECT ordinal FROM crsql_site_id WHERE site_id = ?1".into(),
+            Kind::SiteInsert => {
+                "INSERT INTO crsql_site_id (site_id) VALUES (?1) RETURNING ordinal".into()
+            }
+            Kind::SiteBlob => "SELECT site_id FROM crsql_site_id WHERE ordinal = ?1".into(),
+        }
+    }
+
+    fn stmt(&mut self, t: usize, kind: Kind) -> Result<&mut CachedStatement<'c>> {
+        let key = (t, kind);
+        if !self.stmts.contains_key(&key) {
+            let sql = self.sql(t, &key.1);
+            let stmt = self.conn.prepare_cached(&sql)?;
+            self.stmts.insert(key.clone(), stmt);
+        }
+        self.stmts
+            .get_mut(&key)
+            .ok_or_else(|| Error::Internal("statement cache".into()))
+    }
+
+    /// The site ordinal of change `i`'s site id (0 for this database or an empty id).
+    fn site_ordinal(&mut self, i: usize) -> Result<i64> {
+        let changes = self.changes;
+        let site = &changes[i].site_id;
+        if site.is_empty() || site.as_slice() == self.shared.site_id {
+            return Ok(0);
+        }
+        if let Some(o) = self.sites.get(site.as_slice()) {
+            return Ok(*o);
+        }
+        let found: Option<i64> = self
+            .stmt(0, Kind::SiteSelect)?
+            .query_row([site], |r| r.get(0))
+            .optional()?;
+        let ordinal = match found {
+            Some(o) => o,
+            None => self
+                .stmt(0, Kind::SiteInsert)?
+                .query_row([site], |r| r.get(0))?,
+        };
+        self.sites.insert(site.clone(), ordinal);
+        Ok(ordinal)
+    }
+
+    /// The site id bytes of a clock (for the `merge-equal-values` tie-break).
+    fn clock_site(&mut self, c: &Clock) -> Result<Vec<u8>> {
+        if let Some(i) = c.from {
+            let changes = self.changes;
+            let s = &changes[i].site_id;
+            return Ok(if s.is_empty() {
+                self.shared.site_id.to_vec()
+            } else {
+                s.clone()
+            });
+        }
+        if c.site == 0 {
+            return Ok(self.shared.site_id.to_vec());
+        }
+        if let Some(b) = self.site_blobs.get(&c.site) {
+            return Ok(b.clone());
+        }
+        let blob: Option<Vec<u8>> = self
+            .stmt(0, Kind::SiteBlob)?
+            .query_row([c.site], |r| r.get(0))
+            .optional()?;
+        let blob = blob.unwrap_or_default();
+        self.site_blobs.insert(c.site, blob.clone());
+        Ok(blob)
+    }
+
+    fn merge_group(&mut self, g: &Group) -> Result<()> {
+        let plan = self.plan;
+        let info = &plan.tables[g.table];
+        let ncols = info.cols.len();
+        let mut row = RowState {
+            sentinel: None,
+            cols: vec![None; ncols],
+            stale_clock: false,
+            drop_clocks: false,
+            deleted: false,
+            ensure: false,
+            set: vec![None; ncols],
+            current: None,
+            changed: false,
+        };
+        {
+            let stmt = self.stmt(g.table, Kind::ClockRead)?;
+            let mut rows = stmt.query([&g.key])?;
+            while let Some(r) = rows.next()? {
+                let name = r.get_ref(0)?.as_str().unwrap_or("");
+                let clock = Clock {
+                    version: r.get(1)?,
+                    site: r.get(2)?,
+                    from: None,
+                    dirty: false,
+                };
+                if name == "-1" {
+                    row.sentinel = Some(clock);
+                } else if let Some(i) = info.cols.iter().position(|c| c == name) {
+                    row.cols[i] = Some(clock);
+                } else {
+                    row.stale_clock = true;
+                }
+            }
+        }
+        for &i in &g.changes {
+            if self.merge_one(g, &mut row, i)? {
+                self.applied += 1;
+            }
+        }
+        if row.changed {
+            self.write_row(g, &row)?;
+        }
+        Ok(())
+    }
+
+    /// Merges change `i` into `row`; returns whether it changed anything.
+    fn merge_one(&mut self, g: &Group, row: &mut RowState, i: usize) -> Result<bool> {
+        let changes = self.changes;
+        let ch = &changes[i];
+        let local_cl = row.local_cl();
+        if ch.cl < local_cl {
+            return Ok(false);
+        }
+        if ch.cl % 2 == 0 {
+            if ch.cl == local_cl {
+                return Ok(false);
+            }
+            row.deleted = true;
+            row.ensure = false;
+            row.set.iter_mut().for_each(|v| *v = None);
+            row.current = Some(None);
+            row.cols.iter_mut().for_each(|c| *c = None);
+            row.stale_clock = false;
+            row.drop_clocks = true;
+            row.sentinel = Some(Clock {
+                version: ch.col_version,
+                site: 0,
+                from: Some(i),
+                dirty: true,
+            });
+            row.changed = true;
+            return Ok(true);
+        }
+        let Some(col) = self.plan.cols[i] else {
+            if ch.cl == local_cl {
+                return Ok(false);
+            }
+            row.resurrect(ch.col_version, 0, i);
+            return Ok(true);
+        };
+        let needs_resurrect = ch.cl > local_cl;
+        let exists = local_cl != 0;
+        let mut changed = false;
+        if needs_resurrect && (exists || ch.cl > 1) {
+            row.resurrect(ch.cl, 0, i);
+            changed = true;
+        }
+        let wins = needs_resurrect || !exists || self.column_wins(g, row, col, i)?;
+        if wins {
+            row.set[col] = Some(ch.val.clone());
+            row.cols[col] = Some(Clock {
+                version: ch.col_version,
+                site: 0,
+                from: Some(i),
+                dirty: true,
+            });
+            row.changed = true;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// cr-sqlite `did_cid_win` at equal causal length.
+    fn column_wins(&mut self, g: &Group, row: &mut RowState, col: usize, i: usize) -> Result<bool> {
+        let changes = self.changes;
+        let ch = &changes[i];
+        let Some(local) = row.cols[col] else {
+            return Ok(true);
+        };
+        match ch.col_version.cmp(&local.version) {
+            Ordering::Greater => return Ok(true),
+            Ordering::Less => return Ok(false),
+            Ordering::Equal => {}
+        }
+        let ord = if let Some(v) = &row.set[col] {
+            compare_values(ValueRef::from(&ch.val), ValueRef::from(v))
+        } else {
+            if row.current.is_none() {
+                row.current = Some(self.read_row(g)?);
+            }
+            match row.current.as_ref().and_then(|c| c.as_ref()) {
+                Some(values) => {
+                    compare_values(ValueRef::from(&ch.val), ValueRef::from(&values[col]))
+                }
+                None => return Ok(true),
+            }
+        };
+        match ord {
+            Ordering::Greater => Ok(true),
+            Ordering::Less => Ok(false),
+            Ordering::Equal if self.merge_equal => {
+                let local_site = self.clock_site(&local)?;
+                Ok(ch.site_id.as_slice() > local_site.as_slice())
+            }
+            Ordering::Equal => Ok(false),
+        }
+    }
+
+    fn read_row(&mut self, g: &Group) -> Result<Option<Vec<Value>>> {
+        let n = self.plan.tables[g.table].cols.len();
+        let stmt = self.stmt(g.table, Kind::RowRead)?;
+        for (i, v) in g.pk.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, v)?;
+        }
+        let mut rows = stmt.raw_query();
+        match rows.next()? {
+            Some(r) => {
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    out.push(crate::exec::owned(r.get_ref(i)?));
+                }
+                Ok(Some(out))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn db_version(&mut self) -> Result<i64> {
+        if let Some(v) = self.db_version {
+            return Ok(v);
+        }
+        let v = self
+            .shared
+            .next_db_version(self.conn, Some(self.plan.max_db_version))?;
+        self.db_version = Some(v);
+        Ok(v)
+    }
+
+    fn write_row(&mut self, g: &Group, row: &RowState) -> Result<()> {
+        let t = g.table;
+        let npk = g.pk.len();
+        if row.drop_clocks {
+            self.stmt(t, Kind::ClockDrop)?.execute([&g.key])?;
+        }
+        if row.deleted {
+            let stmt = self.stmt(t, Kind::RowDelete)?;
+            for (i, v) in g.pk.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, v)?;
+            }
+            stmt.raw_execute()?;
+        }
+        let set: Vec<usize> = (0..row.set.len())
+            .filter(|&c| row.set[c].is_some())
+            .collect();
+        if !set.is_empty() {
+            let stmt = self.stmt(t, Kind::RowUpsert(set.clone()))?;
+            for (i, v) in g.pk.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, v)?;
+            }
+            for (j, &c) in set.iter().enumerate() {
+                if let Some(v) = &row.set[c] {
+                    stmt.raw_bind_parameter(npk + j + 1, v)?;
+                }
+            }
+            stmt.raw_execute()?;
+        } else if row.ensure {
+            let stmt = self.stmt(t, Kind::RowEnsure)?;
+            for (i, v) in g.pk.iter().enumerate() {
+                stmt.raw_bind_parameter(i + 1, v)?;
+            }
+            stmt.raw_execute()?;
+        }
+        let dbv = self.db_version()?;
+        let plan = self.plan;
+        let info = &plan.tables[t];
+        let clocks = std::iter::once(("-1", row.sentinel)).chain(
+            info.cols
+                .iter()
+                .map(String::as_str)
+                .zip(row.cols.iter().copied()),
+        );
+        let mut writes: Vec<(&str, i64, i64)> = Vec::new();
+        for (name, clock) in clocks {
+            let Some(c) = clock.filter(|c| c.dirty) else {
+                continue;
+            };
+            let site = match c.from {
+                Some(i) => self.site_ordinal(i)?,
+                None => c.site,
+            };
+            writes.push((name, c.version, site));
+        }
+        // At most 8 clocks per statement: few distinct statements, few steps.
+        for chunk in writes.chunks(8) {
+            let seqs: Vec<i64> = chunk.iter().map(|_| self.shared.next_seq()).collect();
+            let stmt = self.stmt(t, Kind::ClockWrite(chunk.len()))?;
+            for (r, ((name, version, site), seq)) in chunk.iter().zip(seqs).enumerate() {
+                let b = 6 * r;
+                stmt.raw_bind_parameter(b + 1, &g.key)?;
+                stmt.raw_bind_parameter(b + 2, *name)?;
+                stmt.raw_bind_parameter(b + 3, *version)?;
+                stmt.raw_bind_parameter(b + 4, dbv)?;
+                stmt.raw_bind_parameter(b + 5, seq)?;
+                stmt.raw_bind_parameter(b + 6, *site)?;
+            }
+            stmt.raw_execute()?;
+        }
+        Ok(())
+    }
+}

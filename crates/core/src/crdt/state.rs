@@ -1,0 +1,261 @@
+//! Per-connection CRDT state: site id, db_version bookkeeping, `seq`, the sync bit.
+//!
+//! cr-sqlite keeps this in an "ext data" struct owned by the connection; here it is a
+//! [`Shared`] held (as `Arc`) by the SQL functions and the commit/rollback hooks registered on
+//! the connection, and found from Rust through a small registry keyed by the connection handle.
+//!
+//! db_version rules (cr-sqlite 0.16 `db_version.rs`, `crsqlite.c` commit/rollback hooks):
+//! - the *committed* version is `max(db_version)` over all clock tables, or the
+//!   `pre_compact_dbversion` kept in `crsql_master` by `commit_alter`, or 0;
+//! - the first write of a transaction takes `committed + 1` as the *pending* version; every
+//!   other write in the same transaction gets the same value; merges raise it to
+//!   `max(pending, incoming db_version)`;
+//! - the commit hook makes pending the committed version and resets `seq` to 0, the rollback
+//!   hook drops pending;
+//! - `PRAGMA data_version` tells when another connection committed, and the committed version
+//!   is then re-read from storage.
+
+use super::tables::{clock_table_names, quote_ident};
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// Mutable part of the state.
+#[derive(Debug, Default)]
+struct Inner {
+    committed: Option<i64>,
+    data_version: Option<i64>,
+    pending: Option<i64>,
+    seq: i64,
+    merge_equal_values: bool,
+    rows_impacted: i64,
+    /// Tables between `begin_alter` and `commit_alter` (their savepoint is open).
+    altering: HashSet<String>,
+    /// Generated SQL keyed by purpose, valid for one `PRAGMA schema_version`.
+    sql_cache: (i64, HashMap<String, Arc<str>>),
+}
+
+/// CRDT state of one connection.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// This database's persistent site id.
+    pub(crate) site_id: [u8; 16],
+    sync: AtomicBool,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    pub(crate) fn new(site_id: [u8; 16], merge_equal_values: bool) -> Self {
+        Shared {
+            site_id,
+            sync: AtomicBool::new(false),
+            inner: Mutex::new(Inner {
+                merge_equal_values,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last committed db_version (`crsql_db_version()`).
+    pub(crate) fn db_version(&self, conn: &Connection) -> Result<i64> {
+        let dv: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        {
+            let g = self.lock();
+            if let (Some(c), Some(d)) = (g.committed, g.data_version) {
+                if d == dv {
+                    return Ok(c);
+                }
+            }
+        }
+        let stored = load_db_version(conn)?;
+        let mut g = self.lock();
+        let c = g.committed.map_or(stored, |c| c.max(stored));
+        g.committed = Some(c);
+        g.data_version = Some(dv);
+        Ok(c)
+    }
+
+    /// The db_version of the current transaction's writes (`crsql_next_db_version(merging)`).
+    pub(crate) fn next_db_version(&self, conn: &Connection, merging: Option<i64>) -> Result<i64> {
+        let pending = self.lock().pending;
+        let base = match pending {
+            Some(p) => p,
+            None => self.db_version(conn)? + 1,
+        };
+        let mut g = self.lock();
+        let mut v = g.pending.unwrap_or(base).max(base);
+        if let Some(m) = merging {
+            v = v.max(m);
+        }
+        g.pending = Some(v);
+        Ok(v)
+    }
+
+    /// [`Self::next_db_version`] when the transaction already has a version (no SQL needed).
+    pub(crate) fn pending_db_version(&self, merging: Option<i64>) -> Option<i64> {
+        let mut g = self.lock();
+        let p = g.pending?;
+        let v = merging.map_or(p, |m| p.max(m));
+        g.pending = Some(v);
+        Some(v)
+    }
+
+    /// Returns the current `seq` and increments it (`crsql_increment_and_get_seq()`).
+    pub(crate) fn next_seq(&self) -> i64 {
+        let mut g = self.lock();
+        g.seq += 1;
+        g.seq - 1
+    }
+
+    /// The current `seq` (`crsql_get_seq()`).
+    pub(crate) fn seq(&self) -> i64 {
+        self.lock().seq
+    }
+
+    /// Whether changes are being merged (local-write triggers must stay silent).
+    pub(crate) fn sync_bit(&self) -> bool {
+        self.sync.load(Ordering::Relaxed)
+    }
+
+    /// Sets the sync bit, returning the previous value.
+    pub(crate) fn set_sync_bit(&self, on: bool) -> bool {
+        self.sync.swap(on, Ordering::Relaxed)
+    }
+
+    pub(crate) fn merge_equal_values(&self) -> bool {
+        self.lock().merge_equal_values
+    }
+
+    pub(crate) fn set_merge_equal_values(&self, on: bool) {
+        self.lock().merge_equal_values = on;
+    }
+
+    pub(crate) fn rows_impacted(&self) -> i64 {
+        self.lock().rows_impacted
+    }
+
+    pub(crate) fn add_rows_impacted(&self, n: i64) {
+        self.lock().rows_impacted += n;
+    }
+
+    /// Records that `begin_alter` opened its savepoint for `table`.
+    pub(crate) fn start_alter(&self, table: &str) {
+        self.lock().altering.insert(table.to_owned());
+    }
+
+    /// Whether `begin_alter` ran for `table` (and forgets it).
+    pub(crate) fn finish_alter(&self, table: &str) -> bool {
+        self.lock().altering.remove(table)
+    }
+
+    /// Generated SQL cached for the current schema version.
+    pub(crate) fn cached_sql(
+        &self,
+        conn: &Connection,
+        key: &str,
+        build: impl FnOnce() -> Result<String>,
+    ) -> Result<Arc<str>> {
+        let sv: i64 = conn
+            .prepare_cached("PRAGMA schema_version")?
+            .query_row([], |r| r.get(0))?;
+        {
+            let mut g = self.lock();
+            if g.sql_cache.0 != sv {
+                g.sql_cache = (sv, HashMap::new());
+            }
+            if let Some(s) = g.sql_cache.1.get(key) {
+                return Ok(s.clone());
+            }
+        }
+        let sql: Arc<str> = build()?.into();
+        let mut g = self.lock();
+        if g.sql_cache.0 == sv {
+            g.sql_cache.1.insert(key.to_owned(), sql.clone());
+        }
+        Ok(sql)
+    }
+
+    /// Commit hook: the pending version becomes the committed one.
+    pub(crate) fn on_commit(&self) {
+        let mut g = self.lock();
+        if let Some(p) = g.pending.take() {
+            g.committed = Some(g.committed.map_or(p, |c| c.max(p)));
+        }
+        g.seq = 0;
+        g.rows_impacted = 0;
+    }
+
+    /// Rollback hook: the pending version is dropped.
+    pub(crate) fn on_rollback(&self) {
+        let mut g = self.lock();
+        g.pending = None;
+        g.seq = 0;
+        g.rows_impacted = 0;
+        g.altering.clear();
+    }
+}
+
+/// Reads the committed db_version from storage.
+pub(crate) fn load_db_version(conn: &Connection) -> Result<i64> {
+    let mut parts: Vec<String> = clock_table_names(conn)?
+        .iter()
+        .map(|t| format!("SELECT max(db_version) AS v FROM {}", quote_ident(t)))
+        .collect();
+    parts.push(
+        "SELECT CAST(value AS INTEGER) AS v FROM crsql_master WHERE key = 'pre_compact_dbversion'"
+            .into(),
+    );
+    let sql = format!(
+        "SELECT coalesce(max(v), 0) FROM ({})",
+        parts.join(" UNION ALL ")
+    );
+    Ok(conn.query_row(&sql, [], |r| r.get(0))?)
+}
+
+type Registry = Mutex<Vec<(usize, Weak<Shared>)>>;
+static REGISTRY: Registry = Mutex::new(Vec::new());
+
+fn handle_key(conn: &Connection) -> usize {
+    // SAFETY: the pointer is only used as an identity key, never dereferenced.
+    unsafe { conn.handle() as usize }
+}
+
+fn registry() -> MutexGuard<'static, Vec<(usize, Weak<Shared>)>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The state of an initialized connection, if any.
+pub(crate) fn lookup(conn: &Connection) -> Option<Arc<Shared>> {
+    let key = handle_key(conn);
+    registry()
+        .iter()
+        .filter(|(k, _)| *k == key)
+        .find_map(|(_, w)| w.upgrade())
+}
+
+/// The state of an initialized connection, or a clear error.
+pub(crate) fn get(conn: &Connection) -> Result<Arc<Shared>> {
+    lookup(conn).ok_or_else(|| {
+        Error::InvalidArgument(
+            "CRDT support is not initialized on this connection: call crdt::init(&mut conn) \
+             right after opening it"
+                .into(),
+        )
+    })
+}
+
+/// Remembers `shared` as the state of `conn` (dropping entries of closed connections).
+pub(crate) fn register(conn: &Connection, shared: &Arc<Shared>) {
+    let key = handle_key(conn);
+    let mut reg = registry();
+    reg.retain(|(k, w)| *k != key && w.strong_count() > 0);
+    reg.push((key, Arc::downgrade(shared)));
+}
