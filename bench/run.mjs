@@ -7,6 +7,8 @@
 //           (synqlite's wasm `Database`; sqlite-wasm's oo1 API with prepared statements);
 //   app:    from the main thread through each library's main-thread API
 //           (synqlite's `openDatabase` client; sqlite-wasm's Worker1 promiser).
+// Then synqlite's reactivity (no anchor library; reactivity-run.mjs): cross-tab notification
+// latency in two tabs, and the cost of subscriptions for a loop of one-row transactions.
 // Repetitions alternate the order of the libraries; every repetition uses a fresh database file.
 // Prints medians, minimums and ratios (synqlite / anchor, lower is better) beside the targets, and
 // writes bench/results/latest.json (flat array; see README.md) and latest-detail.json (all samples).
@@ -21,6 +23,7 @@ import { resolve, join } from 'node:path';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { startServer, launch } from '../tests/e2e/harness.mjs';
 import { expect as expected, makeIds } from './common.mjs';
+import { runReactivity, REACTIVITY_WORKLOADS } from './reactivity-run.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -194,6 +197,15 @@ async function main() {
     for (const w of APP.filter(selected)) await runWorkload(w, 'app', (lib) => call('app', lib, w.op, w.args));
     const left = await call('opfsEntries');
     if (left.length) log(`bench: warning: OPFS not empty at the end: ${left.join(', ')}`);
+    // Reactivity: two more tabs on one database.
+    if (REACTIVITY_WORKLOADS.some((n) => selected({ name: n }))) {
+      const rx = await runReactivity({
+        context: browser.context, url: server.url, log, reps: repsOverride, selected: (n) => selected({ name: n }),
+      });
+      results.push(...rx.entries);
+      env.reactivity = rx.detail;
+      failures.push(...rx.failures);
+    }
   } finally {
     await browser.close();
     await server.close();
@@ -216,17 +228,18 @@ async function main() {
     let target = '';
     let ok = '';
     if (e.unit === 'ms' && e._target) { target = `<= ${e._target}x`; ok = e.ratio <= e._target ? 'ok' : 'MISS'; }
+    if (e.unit === 'ms' && e._targetMs) { target = `< ${e._targetMs} ms`; ok = e.synqlite < e._targetMs ? 'ok' : 'MISS'; }
     if (e.unit === 'bytes' && e._target) { target = '< 600 KiB'; ok = e._ok ? 'ok' : 'MISS'; }
     return [
       e.workload,
-      fmt(e.synqlite, e.unit) + (e._min ? ` (min ${e._min.synqlite.toFixed(2)})` : ''),
-      fmt(e.anchor_value, e.unit) + (e._min ? ` (min ${e._min.anchor.toFixed(2)})` : ''),
+      fmt(e.synqlite, e.unit) + (e._min?.synqlite != null ? ` (min ${e._min.synqlite.toFixed(2)})` : ''),
+      fmt(e.anchor_value, e.unit) + (e._min?.anchor != null ? ` (min ${e._min.anchor.toFixed(2)})` : ''),
       e.ratio == null ? '-' : `${e.ratio.toFixed(2)}x`,
       target,
       ok,
     ];
   });
-  const head = ['workload', 'synqlite median', `anchor median (${anchorName})`, 'ratio', 'target', ''];
+  const head = ['workload', 'synqlite median', `anchor median (${anchorName}; reactivity cost: no subscriptions)`, 'ratio', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   console.log('');
@@ -237,6 +250,24 @@ async function main() {
   console.log(`ratio = synqlite / anchor (lower is better); medians, min in parentheses; ` +
     `timer step ${round(env?.page?.timerStepMs * 1000, 1)} µs, crossOriginIsolated=${env?.page?.crossOriginIsolated}; ` +
     `total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const rx = env?.reactivity;
+  if (rx?.latency) {
+    const o = rx.latency.ownerWrites;
+    const f = rx.latency.followerWrites;
+    console.log(`reactivity latency (ms, median / p95 of ${rx.latency.samples} per direction; clocks: timeOrigin + now() in every ` +
+      `tab and worker, estimated tab clock offset ${rx.ping.clockOffsetEstimateMs} ms):`);
+    const q = (s) => `${s.median} / ${s.p95}`;
+    console.log(`  owner tab A writes: exec() -> commit announced ${q(o.execToCommit)}, commit -> callback in B ${q(o.commitToCallback)}, ` +
+      `exec() -> callback in B ${q(o.execToCallback)}, exec() -> callback in A ${q(o.sameTab)}, exec() round trip ${q(o.execRoundTrip)}, ` +
+      `exec() resolved -> callback in B ${q(o.resolvedToCallback)}`);
+    console.log(`  follower tab B writes: exec() -> commit announced ${q(f.execToCommit)}, commit -> callback in A ${q(f.commitToCallback)}, ` +
+      `exec() -> callback in A ${q(f.execToCallback)}, exec() round trip ${q(f.execRoundTrip)}`);
+    console.log(`  bare BroadcastChannel hop: A->B ${q(rx.ping.aToB)}, B->A ${q(rx.ping.bToA)}`);
+  }
+  if (rx?.cost) {
+    console.log(`reactivity cost (1,000 awaited one-row transactions, ms, median): ` +
+      Object.entries(rx.cost).map(([k, c]) => `${k} ${c.ms.median}` + (k === 'mixed' ? ` (live queries caught up after ${c.settledMs.median})` : '')).join(', '));
+  }
   if (env?.engine) {
     for (const lib of LIBS) {
       const e = env.engine[lib];

@@ -50,8 +50,8 @@ impl Database {
     pub async fn open(name: String, storage: Option<String>) -> JsResult<Database> {
         let wanted = storage.unwrap_or_else(|| "auto".into());
         let (mut conn, backend) = js(storage::open(&name, &wanted).await)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let prepared = crdt::init(&mut conn).and_then(|()| ChangeFeed::install(&mut conn));
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let feed = match prepared {
             Ok(feed) => feed,
             Err(e) => {
@@ -214,6 +214,59 @@ impl Database {
         let open = guard.as_mut().ok_or_else(|| to_js(Error::Closed))?;
         let tables = js(synqlite_core::read_set::tables_read(&mut open.conn, sql))?;
         Ok(tables.into_iter().map(JsValue::from).collect())
+    }
+
+    /// Makes `table` a replicated table (cr-sqlite's `crsql_as_crr`): its writes are recorded as
+    /// change rows from now on, existing rows included. Idempotent. Rejects with
+    /// `CRR_UNSUPPORTED` (and the reason) for tables cr-sqlite cannot replicate.
+    ///
+    /// ```js
+    /// db.asCrr('songs');
+    /// ```
+    #[wasm_bindgen(js_name = asCrr)]
+    pub fn as_crr(&self, table: &str) -> JsResult<()> {
+        self.with_conn(|c| crdt::as_crr(c, table))
+    }
+
+    /// Change rows with `db_version > since`, ordered by `(db_version, seq)`, leaving out those
+    /// made by `exclude_site`. See the module docs of `change_rows` for the value mapping.
+    ///
+    /// ```js
+    /// const rows = db.changes(0n, undefined);
+    /// ```
+    pub fn changes(&self, since: JsValue, exclude_site: Option<Uint8Array>) -> JsResult<Array> {
+        let since = js(crate::values::value_from_js(&since).and_then(|v| match v {
+            synqlite_core::rusqlite::types::Value::Integer(i) => Ok(i),
+            synqlite_core::rusqlite::types::Value::Null => Ok(0),
+            _ => Err(Error::InvalidArgument(
+                "since must be an integer db_version".into(),
+            )),
+        }))?;
+        let exclude = exclude_site.map(|s| s.to_vec());
+        let rows = self.with_conn(|c| crdt::changes_since(c, since, exclude.as_deref()))?;
+        Ok(crate::change_rows::to_js(&rows))
+    }
+
+    /// Merges change rows (objects or 9-tuples) with cr-sqlite's rules in one transaction.
+    /// Returns `{ received, applied }`.
+    ///
+    /// ```js
+    /// const { applied } = db.applyChanges(peerRows);
+    /// ```
+    #[wasm_bindgen(js_name = applyChanges)]
+    pub fn apply_changes(&self, rows: JsValue) -> JsResult<JsValue> {
+        let rows = js(crate::change_rows::from_js(&rows))?;
+        let stats = self.with_conn(|c| crdt::apply_changes(c, &rows))?;
+        let out: JsValue = Object::new().into();
+        set(&out, "received", &JsValue::from_f64(stats.received as f64));
+        set(&out, "applied", &JsValue::from_f64(stats.applied as f64));
+        Ok(out)
+    }
+
+    /// The database's current `db_version` (`crsql_db_version()`).
+    #[wasm_bindgen(getter, js_name = dbVersion)]
+    pub fn db_version(&self) -> JsResult<JsValue> {
+        Ok(integer_to_js(self.with_conn(crdt::db_version)?))
     }
 
     /// This database's 16-byte CRDT site id.

@@ -5,6 +5,7 @@
 //! durable IndexedDB VFS, or memory) and maps errors to JS `Error` objects with a `code`.
 #![cfg(target_family = "wasm")]
 
+mod change_rows;
 mod database;
 mod errors;
 mod idb_vfs;

@@ -14,6 +14,8 @@ import { SynqliteError } from './errors.js';
 import { ChangeHub, type ChangeListener, type Unsubscribe } from './reactivity.js';
 import type {
   Call,
+  Change,
+  ChangeTuple,
   ClientMessage,
   ExecResult,
   Op,
@@ -26,7 +28,7 @@ import type {
 } from './protocol.js';
 
 export { SynqliteError } from './errors.js';
-export type { ExecResult, SqlParams, SqlValue, StorageKind } from './protocol.js';
+export type { Change, ChangeTuple, ExecResult, SqlParams, SqlValue, StorageKind } from './protocol.js';
 export { storage } from './storage.js';
 export type { ChangeListener, ChangeOp, ChangeSource, RowChange, Unsubscribe } from './reactivity.js';
 export type { PersistenceState, StorageEstimate } from './storage.js';
@@ -93,6 +95,8 @@ export class Database implements Queryable {
   readonly name: string;
   /** The storage actually in use (decided by the tab that owns the database). */
   readonly storage: StorageKind;
+  /** This database's persistent 16-byte CRDT site id (the same in every tab). */
+  readonly siteId: Uint8Array;
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -103,9 +107,10 @@ export class Database implements Queryable {
   private readonly hub: ChangeHub;
 
   /** @internal */
-  constructor(name: string, storage: StorageKind, worker: Worker, workerId: string) {
+  constructor(name: string, storage: StorageKind, worker: Worker, workerId: string, siteId: Uint8Array) {
     this.name = name;
     this.storage = storage;
+    this.siteId = siteId;
     this.worker = worker;
     this.hub = new ChangeHub(name, workerId);
     worker.addEventListener('message', (e: MessageEvent<WorkerMessage>) => this.onMessage(e.data));
@@ -233,6 +238,51 @@ export class Database implements Queryable {
       throw e;
     }
     return result;
+  }
+
+  /**
+   * Makes `table` replicated (cr-sqlite's `crsql_as_crr`): from now on every write to it is
+   * recorded as change rows, and existing rows are backfilled. Idempotent. Tables cr-sqlite cannot
+   * replicate (no primary key, nullable primary key, AUTOINCREMENT, UNIQUE constraints besides
+   * the primary key, foreign keys) are rejected with `CRR_UNSUPPORTED` and the reason.
+   * `SELECT crsql_as_crr('songs')` in SQL does the same.
+   *
+   * ```ts
+   * await db.exec('CREATE TABLE IF NOT EXISTS songs (id INTEGER PRIMARY KEY NOT NULL, title TEXT)');
+   * await db.asCrr('songs');
+   * ```
+   */
+  async asCrr(table: string): Promise<void> {
+    await this.call({ op: 'asCrr', table });
+  }
+
+  /**
+   * Change rows (cr-sqlite's `crsql_changes` shape) with `db_version > since` (default 0), in
+   * `(db_version, seq)` order, optionally without those made by `excludeSite`.
+   *
+   * ```ts
+   * const rows = await db.changes({ since: lastSeen, excludeSite: peerSiteId });
+   * ```
+   */
+  changes(options: { since?: number | bigint; excludeSite?: Uint8Array } = {}): Promise<Change[]> {
+    const op: Op = options.excludeSite
+      ? { op: 'changes', since: options.since ?? 0, excludeSite: options.excludeSite }
+      : { op: 'changes', since: options.since ?? 0 };
+    return this.call(op) as Promise<Change[]>;
+  }
+
+  /**
+   * Merges change rows from another replica (objects or 9-value tuples) with cr-sqlite's rules,
+   * in one transaction. Merged rows are not recorded as local writes, fire change listeners with
+   * source `'sync'`, and are returned by later `changes()` calls with their original site id.
+   * Applying the same rows again, or in another order, gives the same state.
+   *
+   * ```ts
+   * const { applied } = await db.applyChanges(await peer.changes({ since: 0 }));
+   * ```
+   */
+  applyChanges(rows: ReadonlyArray<Change | ChangeTuple>): Promise<{ received: number; applied: number }> {
+    return this.call({ op: 'applyChanges', rows }) as Promise<{ received: number; applied: number }>;
   }
 
   /**
@@ -374,7 +424,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     throw new SynqliteError('INVALID_ARGUMENT', `unknown storage ${JSON.stringify(storage)}: use 'auto', 'opfs', 'idb' or 'memory'`);
   }
   const worker = options.worker ?? new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: `synqlite:${name}` });
-  const opened = await new Promise<{ storage: StorageKind; worker: string }>((resolve, reject) => {
+  const opened = await new Promise<{ storage: StorageKind; worker: string; siteId: Uint8Array }>((resolve, reject) => {
     const onMessage = (e: MessageEvent<WorkerMessage>) => {
       const msg = e.data;
       if (msg.kind === 'opened') {
@@ -399,5 +449,5 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     worker.addEventListener('error', onError);
     worker.postMessage({ kind: 'open', options: { name, storage } } satisfies ClientMessage);
   });
-  return new Database(name, opened.storage, worker, opened.worker);
+  return new Database(name, opened.storage, worker, opened.worker, opened.siteId);
 }

@@ -23,6 +23,41 @@ export interface ExecResult {
   lastInsertRowid: number | bigint;
 }
 
+/**
+ * One change row: the columns of cr-sqlite's `crsql_changes`.
+ *
+ * `val` keeps SQLite's types apart, because merge tie-breaks rank INTEGER above REAL: an INTEGER
+ * is a `bigint`, a REAL a `number` (also when integral), TEXT a string, BLOB a `Uint8Array`.
+ */
+export interface Change {
+  table: string;
+  /** Packed primary key (cr-sqlite's format). */
+  pk: Uint8Array;
+  /** Column name, or `'-1'` for the row's sentinel (insert / delete / resurrect). */
+  cid: string;
+  val: null | bigint | number | string | Uint8Array;
+  col_version: number | bigint;
+  db_version: number | bigint;
+  /** 16 bytes. */
+  site_id: Uint8Array;
+  /** Causal length: odd = row alive, even = deleted. */
+  cl: number | bigint;
+  seq: number | bigint;
+}
+
+/** The same nine values as an array, in column order (vlcn ws-client's wire shape). */
+export type ChangeTuple = readonly [
+  table: string,
+  pk: Uint8Array,
+  cid: string,
+  val: Change['val'],
+  col_version: number | bigint,
+  db_version: number | bigint,
+  site_id: Uint8Array,
+  cl: number | bigint,
+  seq: number | bigint,
+];
+
 /** Raw query result as it comes from the worker. */
 export interface RawRows extends ExecResult {
   columns: string[];
@@ -34,6 +69,9 @@ export type Op =
   | { op: 'query'; sql: string; params?: SqlParams }
   | { op: 'batch'; items: ReadonlyArray<readonly [string, SqlParams?]> }
   | { op: 'tables'; sql: string }
+  | { op: 'asCrr'; table: string }
+  | { op: 'changes'; since: number | bigint; excludeSite?: Uint8Array }
+  | { op: 'applyChanges'; rows: ReadonlyArray<Change | ChangeTuple> }
   | { op: 'begin' }
   | { op: 'commit' }
   | { op: 'rollback' };
@@ -64,7 +102,7 @@ export type ClientMessage =
 
 /** Own worker -> main thread. */
 export type WorkerMessage =
-  | { kind: 'opened'; storage: StorageKind; owner: boolean; worker: string }
+  | { kind: 'opened'; storage: StorageKind; owner: boolean; worker: string; siteId: Uint8Array }
   | { kind: 'open-failed'; error: WireError }
   | { kind: 'reply'; reply: Reply }
   | { kind: 'closed' };
@@ -72,7 +110,7 @@ export type WorkerMessage =
 /** Between workers on `synqlite:<name>` (requests, ownership). */
 export type SharedMessage =
   | { t: 'who' }
-  | { t: 'owner'; owner: string; storage: StorageKind }
+  | { t: 'owner'; owner: string; storage: StorageKind; siteId: Uint8Array }
   | { t: 'req'; to: string; from: string; call: Call };
 
 /** Owner -> one worker on `synqlite:<name>:to:<worker id>`. */

@@ -206,6 +206,15 @@ class Executor {
         case 'tables':
           value = db.tablesRead(call.sql);
           break;
+        case 'asCrr':
+          db.asCrr(call.table);
+          break;
+        case 'changes':
+          value = db.changes(call.since, call.excludeSite);
+          break;
+        case 'applyChanges':
+          value = db.applyChanges(call.rows);
+          break;
       }
     } catch (e) {
       failure = toWire(e);
@@ -216,7 +225,7 @@ class Executor {
       const durable = db.flush();
       if (durable) await durable;
       const txs = db.takeChanges() as WireRowChange[][];
-      if (txs.length > 0) this.announce({ from, source: 'call', txs });
+      if (txs.length > 0) this.announce({ from, source: call.op === 'applyChanges' ? 'sync' : 'call', txs });
     } catch (e) {
       // The writes were undone (IndexedDB refused them): nothing to announce.
       db.takeChanges();
@@ -252,6 +261,7 @@ class Node {
   private opened = false;
   private executor: Executor | null = null;
   private db: WasmDatabase | null = null;
+  private siteId: Uint8Array | null = null;
   private readonly forwarded = new Map<number, Forwarded>();
   private readonly shared: BroadcastChannel;
   private readonly direct: BroadcastChannel;
@@ -303,11 +313,11 @@ class Node {
     post({ kind: 'open-failed', error });
   }
 
-  private markOpened(storage: StorageKind, owner: boolean): void {
+  private markOpened(storage: StorageKind, owner: boolean, siteId: Uint8Array): void {
     if (this.opened) return;
     this.opened = true;
     clearTimeout(this.openTimer);
-    post({ kind: 'opened', storage, owner, worker: workerId });
+    post({ kind: 'opened', storage, owner, worker: workerId, siteId });
   }
 
   private async becomeOwner(): Promise<boolean> {
@@ -333,8 +343,9 @@ class Node {
     this.executor = new Executor(db, (m) => this.changes.postMessage(m));
     this.ownerId = workerId;
     const storage = db.storage as StorageKind;
-    this.shared.postMessage({ t: 'owner', owner: workerId, storage } satisfies SharedMessage);
-    this.markOpened(storage, true);
+    this.siteId = db.siteId;
+    this.shared.postMessage({ t: 'owner', owner: workerId, storage, siteId: this.siteId } satisfies SharedMessage);
+    this.markOpened(storage, true, this.siteId);
     // Our own calls that were on their way to the previous owner.
     for (const [id, f] of this.forwarded) {
       if (f.acked) replyLocal({ id, ok: false, error: ownerChanged() });
@@ -365,15 +376,15 @@ class Node {
   private onShared(msg: SharedMessage): void {
     switch (msg.t) {
       case 'who':
-        if (this.role === 'owner' && this.db) {
-          this.shared.postMessage({ t: 'owner', owner: workerId, storage: this.db.storage as StorageKind } satisfies SharedMessage);
+        if (this.role === 'owner' && this.db && this.siteId) {
+          this.shared.postMessage({ t: 'owner', owner: workerId, storage: this.db.storage as StorageKind, siteId: this.siteId } satisfies SharedMessage);
         }
         break;
       case 'owner': {
         if (msg.owner === workerId || this.role === 'owner' || this.role === 'closed') break;
         this.ownerId = msg.owner;
         if (this.role === 'starting') this.role = 'follower';
-        this.markOpened(msg.storage, false);
+        this.markOpened(msg.storage, false, msg.siteId);
         for (const [id, f] of this.forwarded) {
           if (f.sentTo === msg.owner) continue;
           if (f.acked) {

@@ -137,7 +137,8 @@ pub fn as_table(conn: &Connection, table: &str) -> Result<()> {
     })
 }
 
-/// Whether `table` is replicated (see [`is_crr`]).
+/// Whether `table` is replicated (its clock table and insert trigger exist); names match
+/// case-insensitively.
 pub fn is_replicated(conn: &Connection, table: &str) -> Result<bool> {
     match stored_name(conn, table)? {
         Some(name) => is_crr(conn, &name),

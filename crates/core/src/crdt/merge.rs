@@ -30,9 +30,9 @@
 //! whole batch back. Validation (tables, columns, packed keys, site ids) happens before any write.
 
 use super::crr::with_savepoint;
-use super::pack::{pack, unpack};
+use super::plan::{Group, Plan};
 use super::state::{self, Shared};
-use super::tables::{clock_ident, crr_tables, quote_ident, TableInfo};
+use super::tables::{clock_ident, quote_ident};
 use super::{ApplyStats, Change};
 use crate::error::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
@@ -95,114 +95,6 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
     })?;
     shared.add_rows_impacted(stats.applied as i64);
     Ok(stats)
-}
-
-/// Changes of one row, in input order.
-struct Group {
-    table: usize,
-    key: Vec<u8>,
-    pk: Vec<Value>,
-    changes: Vec<usize>,
-}
-
-/// Validated, grouped input.
-struct Plan {
-    tables: Vec<TableInfo>,
-    /// Per change: its column index, `None` for the sentinel.
-    cols: Vec<Option<usize>>,
-    groups: Vec<Group>,
-    max_db_version: i64,
-}
-
-impl Plan {
-    fn build(conn: &Connection, changes: &[Change]) -> Result<Plan> {
-        let crrs = crr_tables(conn)?;
-        let mut tables: Vec<TableInfo> = Vec::new();
-        let mut table_ix: HashMap<&str, usize> = HashMap::new();
-        let mut raw_ix: HashMap<(usize, &[u8]), usize> = HashMap::new();
-        let mut key_ix: HashMap<(usize, Vec<u8>), usize> = HashMap::new();
-        let mut groups: Vec<Group> = Vec::new();
-        let mut cols = Vec::with_capacity(changes.len());
-        let mut max_db_version = i64::MIN;
-        for (i, ch) in changes.iter().enumerate() {
-            let t = match table_ix.get(ch.table.as_str()) {
-                Some(t) => *t,
-                None => {
-                    let info = crrs
-                        .iter()
-                        .find(|x| x.name == ch.table)
-                        .or_else(|| crrs.iter().find(|x| x.name.eq_ignore_ascii_case(&ch.table)))
-                        .ok_or_else(|| {
-                            Error::InvalidChange(format!(
-                                "change {i}: table {} is not a replicated table here; create it \
-                                 and run crsql_as_crr('{}') before applying its changes",
-                                ch.table, ch.table
-                            ))
-                        })?;
-                    tables.push(info.clone());
-                    table_ix.insert(ch.table.as_str(), tables.len() - 1);
-                    tables.len() - 1
-                }
-            };
-            let info = &tables[t];
-            let col = if ch.cid == "-1" {
-                None
-            } else {
-                Some(info.col_index(&ch.cid).ok_or_else(|| {
-                    Error::InvalidChange(format!(
-                        "change {i}: table {} has no column {} (schemas differ between peers?)",
-                        info.name, ch.cid
-                    ))
-                })?)
-            };
-            cols.push(col);
-            if ch.site_id.len() > 16 {
-                return Err(Error::InvalidChange(format!(
-                    "change {i}: site_id has {} bytes, at most 16 allowed",
-                    ch.site_id.len()
-                )));
-            }
-            max_db_version = max_db_version.max(ch.db_version);
-            let g = match raw_ix.get(&(t, ch.pk.as_slice())) {
-                Some(g) => *g,
-                None => {
-                    let pk = unpack(&ch.pk)
-                        .map_err(|e| Error::InvalidChange(format!("change {i}: {e}")))?;
-                    if pk.len() != info.pks.len() {
-                        return Err(Error::InvalidChange(format!(
-                            "change {i}: pk packs {} value(s) but table {} has {} primary-key column(s)",
-                            pk.len(),
-                            info.name,
-                            info.pks.len()
-                        )));
-                    }
-                    let key = pack(&pk)?;
-                    let g = match key_ix.get(&(t, key.clone())) {
-                        Some(g) => *g,
-                        None => {
-                            groups.push(Group {
-                                table: t,
-                                key: key.clone(),
-                                pk,
-                                changes: Vec::new(),
-                            });
-                            key_ix.insert((t, key), groups.len() - 1);
-                            groups.len() - 1
-                        }
-                    };
-                    raw_ix.insert((t, ch.pk.as_slice()), g);
-                    g
-                }
-            };
-            groups[g].changes.push(i);
-        }
-        Ok(Plan {
-            tables,
-            cols,
-            groups,
-            max_db_version,
-        })
-    }
 }
 
 /// A clock as known during the merge of one row.

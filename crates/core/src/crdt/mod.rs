@@ -26,7 +26,8 @@
 //! - `crr`: clock tables, local-write triggers, backfill ([`as_crr`]);
 //! - `alter`: [`begin_alter`] / [`commit_alter`], [`as_table`];
 //! - `changes`: [`changes_since`];
-//! - `merge`: [`apply_changes`], [`compare_values`];
+//! - `plan`, `merge`: validating and grouping incoming changes; [`apply_changes`],
+//!   [`compare_values`];
 //! - `state`, `functions`: per-connection state (site id, db_version, seq, sync bit) and the
 //!   `crsql_*` SQL functions.
 //!
@@ -44,6 +45,7 @@ mod crr;
 mod functions;
 mod merge;
 pub mod pack;
+mod plan;
 mod state;
 mod tables;
 

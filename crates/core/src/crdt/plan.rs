@@ -1,0 +1,124 @@
+//! Validation and grouping of incoming change rows before a merge.
+//!
+//! Every change is checked before anything is written: its table must be replicated here
+//! (exact name, then case-insensitive), its `cid` must be `'-1'` or a non-primary-key column,
+//! its packed key must unpack to as many values as the table has primary-key columns, its site
+//! id must be at most 16 bytes. Changes are then grouped by (table, primary key), keeping input
+//! order within a group; keys are re-packed so that differently encoded copies of one key fall
+//! in the same group and the clock table only ever sees canonical keys.
+
+use super::pack::{pack, unpack};
+use super::tables::{crr_tables, TableInfo};
+use super::Change;
+use crate::error::{Error, Result};
+use rusqlite::types::Value;
+use rusqlite::Connection;
+use std::collections::HashMap;
+
+/// Changes of one row, in input order.
+pub(crate) struct Group {
+    pub(crate) table: usize,
+    pub(crate) key: Vec<u8>,
+    pub(crate) pk: Vec<Value>,
+    pub(crate) changes: Vec<usize>,
+}
+
+/// Validated, grouped input.
+pub(crate) struct Plan {
+    pub(crate) tables: Vec<TableInfo>,
+    /// Per change: its column index, `None` for the sentinel.
+    pub(crate) cols: Vec<Option<usize>>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) max_db_version: i64,
+}
+
+impl Plan {
+    pub(crate) fn build(conn: &Connection, changes: &[Change]) -> Result<Plan> {
+        let crrs = crr_tables(conn)?;
+        let mut tables: Vec<TableInfo> = Vec::new();
+        let mut table_ix: HashMap<&str, usize> = HashMap::new();
+        let mut raw_ix: HashMap<(usize, &[u8]), usize> = HashMap::new();
+        let mut key_ix: HashMap<(usize, Vec<u8>), usize> = HashMap::new();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut cols = Vec::with_capacity(changes.len());
+        let mut max_db_version = i64::MIN;
+        for (i, ch) in changes.iter().enumerate() {
+            let t = match table_ix.get(ch.table.as_str()) {
+                Some(t) => *t,
+                None => {
+                    let info = crrs
+                        .iter()
+                        .find(|x| x.name == ch.table)
+                        .or_else(|| crrs.iter().find(|x| x.name.eq_ignore_ascii_case(&ch.table)))
+                        .ok_or_else(|| {
+                            Error::InvalidChange(format!(
+                                "change {i}: table {} is not a replicated table here; create it \
+                                 and run crsql_as_crr('{}') before applying its changes",
+                                ch.table, ch.table
+                            ))
+                        })?;
+                    tables.push(info.clone());
+                    table_ix.insert(ch.table.as_str(), tables.len() - 1);
+                    tables.len() - 1
+                }
+            };
+            let info = &tables[t];
+            let col = if ch.cid == "-1" {
+                None
+            } else {
+                Some(info.col_index(&ch.cid).ok_or_else(|| {
+                    Error::InvalidChange(format!(
+                        "change {i}: table {} has no column {} (schemas differ between peers?)",
+                        info.name, ch.cid
+                    ))
+                })?)
+            };
+            cols.push(col);
+            if ch.site_id.len() > 16 {
+                return Err(Error::InvalidChange(format!(
+                    "change {i}: site_id has {} bytes, at most 16 allowed",
+                    ch.site_id.len()
+                )));
+            }
+            max_db_version = max_db_version.max(ch.db_version);
+            let g = match raw_ix.get(&(t, ch.pk.as_slice())) {
+                Some(g) => *g,
+                None => {
+                    let pk = unpack(&ch.pk)
+                        .map_err(|e| Error::InvalidChange(format!("change {i}: {e}")))?;
+                    if pk.len() != info.pks.len() {
+                        return Err(Error::InvalidChange(format!(
+                            "change {i}: pk packs {} value(s) but table {} has {} primary-key column(s)",
+                            pk.len(),
+                            info.name,
+                            info.pks.len()
+                        )));
+                    }
+                    let key = pack(&pk)?;
+                    let g = match key_ix.get(&(t, key.clone())) {
+                        Some(g) => *g,
+                        None => {
+                            groups.push(Group {
+                                table: t,
+                                key: key.clone(),
+                                pk,
+                                changes: Vec::new(),
+                            });
+                            key_ix.insert((t, key), groups.len() - 1);
+                            groups.len() - 1
+                        }
+                    };
+                    raw_ix.insert((t, ch.pk.as_slice()), g);
+                    g
+                }
+            };
+            groups[g].changes.push(i);
+        }
+        Ok(Plan {
+            tables,
+            cols,
+            groups,
+            max_db_version,
+        })
+    }
+}

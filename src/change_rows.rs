@@ -1,0 +1,148 @@
+//! Change rows between JS and the core: `{ table, pk, cid, val, col_version, db_version, site_id,
+//! cl, seq }` objects (cr-sqlite's `crsql_changes` columns) or the same nine values as an array
+//! (the tuples vlcn's ws-client sends).
+//!
+//! `val` keeps INTEGER and REAL apart, because merge tie-breaks rank them differently: an
+//! INTEGER comes out as a `bigint`, a REAL as a `number`; going in, a `bigint` is an INTEGER and a
+//! `number` is a REAL (even when integral). Versions come out as numbers (bigints beyond 2^53).
+
+use crate::values::integer_to_js;
+use js_sys::{Array, BigInt, Object, Reflect, Uint8Array};
+use synqlite_core::crdt::Change;
+use synqlite_core::rusqlite::types::Value;
+use synqlite_core::{Error, Result};
+use wasm_bindgen::{JsCast, JsValue};
+
+const FIELDS: [&str; 9] = [
+    "table",
+    "pk",
+    "cid",
+    "val",
+    "col_version",
+    "db_version",
+    "site_id",
+    "cl",
+    "seq",
+];
+
+/// Change rows as an array of JS objects.
+pub fn to_js(changes: &[Change]) -> Array {
+    let keys: Vec<JsValue> = FIELDS.iter().map(|f| JsValue::from_str(f)).collect();
+    changes
+        .iter()
+        .map(|c| {
+            let o: JsValue = Object::new().into();
+            let values = [
+                JsValue::from_str(&c.table),
+                Uint8Array::from(&c.pk[..]).into(),
+                JsValue::from_str(&c.cid),
+                val_to_js(&c.val),
+                integer_to_js(c.col_version),
+                integer_to_js(c.db_version),
+                Uint8Array::from(&c.site_id[..]).into(),
+                integer_to_js(c.cl),
+                integer_to_js(c.seq),
+            ];
+            for (k, v) in keys.iter().zip(values.iter()) {
+                // Plain object we just made: cannot fail.
+                let _ = Reflect::set(&o, k, v);
+            }
+            o
+        })
+        .collect()
+}
+
+fn val_to_js(v: &Value) -> JsValue {
+    match v {
+        Value::Null => JsValue::NULL,
+        Value::Integer(i) => BigInt::from(*i).into(),
+        Value::Real(f) => JsValue::from_f64(*f),
+        Value::Text(t) => JsValue::from_str(t),
+        Value::Blob(b) => Uint8Array::from(&b[..]).into(),
+    }
+}
+
+/// Change rows from an array of objects or 9-tuples.
+pub fn from_js(rows: &JsValue) -> Result<Vec<Change>> {
+    let rows = rows
+        .dyn_ref::<Array>()
+        .ok_or_else(|| invalid("applyChanges expects an array of change rows"))?;
+    let keys: Vec<JsValue> = FIELDS.iter().map(|f| JsValue::from_str(f)).collect();
+    let mut out = Vec::with_capacity(rows.length() as usize);
+    for (i, row) in rows.iter().enumerate() {
+        let field = |n: usize| -> Result<JsValue> {
+            if let Some(tuple) = row.dyn_ref::<Array>() {
+                Ok(tuple.get(n as u32))
+            } else if row.is_object() {
+                Reflect::get(&row, &keys[n]).map_err(|_| invalid("unreadable change row"))
+            } else {
+                Err(invalid(
+                    "a change row must be an object or an array of 9 values",
+                ))
+            }
+        };
+        let change = (|| {
+            Ok(Change {
+                table: string(&field(0)?, "table")?,
+                pk: bytes(&field(1)?, "pk")?,
+                cid: string(&field(2)?, "cid")?,
+                val: val_from_js(&field(3)?)?,
+                col_version: int(&field(4)?, "col_version")?,
+                db_version: int(&field(5)?, "db_version")?,
+                site_id: bytes(&field(6)?, "site_id")?,
+                cl: int(&field(7)?, "cl")?,
+                seq: int(&field(8)?, "seq")?,
+            })
+        })()
+        .map_err(|e: Error| e.context(&format!("change row {i}")))?;
+        out.push(change);
+    }
+    Ok(out)
+}
+
+fn invalid(msg: &str) -> Error {
+    Error::InvalidChange(msg.into())
+}
+
+fn string(v: &JsValue, name: &str) -> Result<String> {
+    v.as_string()
+        .ok_or_else(|| invalid(&format!("{name} must be a string")))
+}
+
+fn bytes(v: &JsValue, name: &str) -> Result<Vec<u8>> {
+    v.dyn_ref::<Uint8Array>()
+        .map(Uint8Array::to_vec)
+        .ok_or_else(|| invalid(&format!("{name} must be a Uint8Array")))
+}
+
+fn int(v: &JsValue, name: &str) -> Result<i64> {
+    if v.is_bigint() {
+        let big: &BigInt = v.unchecked_ref();
+        return i64::try_from(big.clone()).map_err(|_| invalid(&format!("{name} is out of range")));
+    }
+    match v.as_f64() {
+        Some(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 => Ok(n as i64),
+        _ => Err(invalid(&format!("{name} must be an integer"))),
+    }
+}
+
+fn val_from_js(v: &JsValue) -> Result<Value> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(Value::Null);
+    }
+    if v.is_bigint() {
+        return Ok(Value::Integer(int(v, "val")?));
+    }
+    if let Some(n) = v.as_f64() {
+        return Ok(Value::Real(n));
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Value::Text(s));
+    }
+    if let Some(b) = v.dyn_ref::<Uint8Array>() {
+        return Ok(Value::Blob(b.to_vec()));
+    }
+    Err(invalid(
+        "val must be null, bigint (INTEGER), number (REAL), string or Uint8Array",
+    ))
+}
