@@ -11,7 +11,8 @@ const LAT_WARMUP = 20;
 const LAT_GAP_MS = 8;
 const PINGS = 200;
 const COST_N = 1000;
-const COST_REPS = 5;
+const COST_REPS = 3;
+const COST_BLOCK = 50;
 
 const W = {
   commitP50: 'reactivity: cross-tab, commit (owner worker announces) -> onRange callback in other tab, median',
@@ -144,27 +145,28 @@ export async function runReactivity({ context, url, log, selected, reps }) {
       const kinds = ['none', ...(selected(W.costMixed) ? ['mixed'] : []), ...(selected(W.costPlain) ? ['plain'] : [])];
       const runs = Object.fromEntries(kinds.map((k) => [k, []]));
       const n = reps ?? COST_REPS;
-      for (let rep = -1; rep < n; rep++) {
-        // rep -1 warms up; then rotate the order.
-        const order = kinds.map((_, i) => kinds[(i + Math.max(rep, 0)) % kinds.length]);
-        for (const k of order) {
-          const r = await call(a, 'cost', k, COST_N);
-          if (rep < 0) continue;
-          runs[k].push(r);
-          const c = r.check;
-          const exp = {
-            none: { rows: COST_N, any: 0, range: 0, point: 0, live: 0, liveCount: null },
-            mixed: { rows: COST_N, any: 5 * COST_N, range: 3 * COST_N, point: 5, liveCount: COST_N },
-            plain: { rows: COST_N, any: 7 * COST_N, range: 4 * COST_N, point: 6, live: 0, liveCount: null },
-          }[k];
-          const bad = Object.entries(exp).filter(([key, v]) => c[key] !== v);
-          if (bad.length) failures.push(`cost ${k}: got ${JSON.stringify(c)}, expected ${JSON.stringify(exp)}`);
+      const expected = {
+        none: { rows: COST_N, any: 0, range: 0, point: 0, live: 0, liveCount: null },
+        mixed: { rows: COST_N, any: 5 * COST_N, range: 3 * COST_N, point: 5, liveCount: COST_N },
+        plain: { rows: COST_N, any: 7 * COST_N, range: 4 * COST_N, point: 6, live: 0, liveCount: null },
+      };
+      await call(a, 'cost', kinds, 100, COST_BLOCK); // warm-up
+      for (let rep = 0; rep < n; rep++) {
+        const r = await call(a, 'cost', kinds, COST_N, COST_BLOCK);
+        for (const k of kinds) {
+          runs[k].push(r[k]);
+          const c = r[k].check;
+          const bad = Object.entries(expected[k]).filter(([key, v]) => c[key] !== v);
+          if (bad.length) failures.push(`cost ${k}: got ${JSON.stringify(c)}, expected ${JSON.stringify(expected[k])}`);
         }
       }
       const ms = (k) => runs[k].map((r) => r.ms);
       detail.cost = Object.fromEntries(kinds.map((k) => [k, {
-        ms: stats(ms(k)), settledMs: stats(runs[k].map((r) => r.settledMs)), checks: runs[k].map((r) => r.check),
+        ms: stats(ms(k)),
+        liveRerunsPerCommit: k === 'mixed' ? round(median(runs[k].map((r) => r.check.live / COST_N)), 2) : 0,
+        checks: runs[k].map((r) => r.check),
       }]));
+      detail.costMethod = { n: COST_N, block: COST_BLOCK, reps: n };
       const none = median(ms('none'));
       for (const [k, workload] of [['mixed', W.costMixed], ['plain', W.costPlain]]) {
         if (!runs[k]) continue;

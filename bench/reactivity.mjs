@@ -107,78 +107,92 @@ function pingCollect() {
 }
 
 // ---- cost of writes with subscriptions open -----------------------------------------------------
+/** Opens a fresh database (the package's own worker) with the subscriptions of `kind` open. */
+async function costSetup(kind, n) {
+  const d = await openDatabase({ name: uniqueName(`rx-cost-${kind}`), storage: 'opfs' });
+  const s = { kind, d, offs: [], counts: { any: 0, range: 0, point: 0, live: 0 }, liveCount: null };
+  if (d.storage !== 'opfs') throw new Error(`expected opfs storage, got ${d.storage}`);
+  await d.exec('CREATE TABLE rx (id INTEGER PRIMARY KEY, v TEXT)');
+  await d.exec('CREATE TABLE other (id INTEGER PRIMARY KEY, v TEXT)');
+  const { counts, offs } = s;
+  const any = () => counts.any++;
+  const range = () => counts.range++;
+  const point = () => counts.point++;
+  const points = [1, n / 4, n / 2, (3 * n) / 4, n].map(Math.round);
+  const ready = [];
+  const liveQuery = (sql, onRows) => new Promise((resolve) => {
+    let first = true;
+    offs.push(d.liveQuery(sql, [], (rows) => {
+      counts.live++;
+      onRows?.(rows);
+      if (first) { first = false; resolve(); }
+    }));
+  });
+  if (kind === 'mixed') {
+    for (let i = 0; i < 5; i++) offs.push(d.onAny(any));
+    for (let i = 0; i < 5; i++) offs.push(d.onRange(i < 3 ? ['rx'] : ['other'], range));
+    for (const p of points) offs.push(d.onPoint('rx', p, point));
+    ready.push(
+      liveQuery('SELECT count(*) AS n FROM rx', (rows) => { s.liveCount = rows[0].n; }),
+      liveQuery('SELECT id, v FROM rx ORDER BY id DESC LIMIT 10'),
+      liveQuery('SELECT max(id) AS m FROM rx'),
+      liveQuery('SELECT v FROM rx WHERE id = 1'),
+      liveQuery('SELECT count(*) AS n FROM other'),
+    );
+  } else if (kind === 'plain') {
+    for (let i = 0; i < 7; i++) offs.push(d.onAny(any));
+    for (let i = 0; i < 7; i++) offs.push(d.onRange(i < 4 ? ['rx'] : ['other'], range));
+    for (const p of [...points, 2]) offs.push(d.onPoint('rx', p, point));
+  }
+  await Promise.all(ready);
+  counts.live = 0;
+  return s;
+}
+
 /**
- * Opens a fresh database (the package's own worker), then times `n` one-row transactions
- * (autocommit INSERTs, awaited one by one) with the given subscriptions open in this tab:
+ * Times `n` one-row transactions (autocommit INSERTs, awaited one by one) on one fresh database
+ * per kind of subscriptions, open at the same time, in this tab:
  * - `none`;
  * - `mixed`: 20 = 5 onAny + 5 onRange (3 on the written table, 2 on another) + 5 onPoint (rows
  *   1, n/4, n/2, 3n/4, n of the written table) + 5 liveQuery (4 reading the written table: a
  *   count, the 10 newest rows, a max, one row by key; 1 reading another table);
- * - `plain`: 20 without live queries = 7 onAny + 7 onRange + 6 onPoint, as above.
- * Reports the loop time, when the live queries had caught up, and counts to check.
+ * - `plain`: 20 without live queries = 7 onAny + 7 onRange (4 on the written table) + 6 onPoint.
+ * The kinds take turns in blocks of `block` transactions (rotating which goes first), so drift in
+ * OPFS flush times and machine load hits them alike; each kind's time is the sum of its blocks.
  */
-async function cost(subs, n) {
-  const name = uniqueName(`rx-cost-${subs}`);
-  const d = await openDatabase({ name, storage: 'opfs' });
-  const offs = [];
-  const counts = { any: 0, range: 0, point: 0, live: 0 };
-  let liveCount = null;
-  let lastLive = 0;
+async function cost(kinds, n, block) {
+  const subs = [];
   try {
-    if (d.storage !== 'opfs') throw new Error(`expected opfs storage, got ${d.storage}`);
-    await d.exec('CREATE TABLE rx (id INTEGER PRIMARY KEY, v TEXT)');
-    await d.exec('CREATE TABLE other (id INTEGER PRIMARY KEY, v TEXT)');
-    const any = () => counts.any++;
-    const range = () => counts.range++;
-    const point = () => counts.point++;
-    const live = () => { counts.live++; lastLive = performance.now(); };
-    const points = [1, n / 4, n / 2, (3 * n) / 4, n].map(Math.round);
-    const ready = [];
-    const liveQuery = (sql, onRows) => new Promise((resolve) => {
-      let first = true;
-      offs.push(d.liveQuery(sql, [], (rows) => {
-        live();
-        onRows?.(rows);
-        if (first) { first = false; resolve(); }
-      }));
-    });
-    if (subs === 'mixed') {
-      for (let i = 0; i < 5; i++) offs.push(d.onAny(any));
-      for (let i = 0; i < 5; i++) offs.push(d.onRange(i < 3 ? ['rx'] : ['other'], range));
-      for (const p of points) offs.push(d.onPoint('rx', p, point));
-      ready.push(
-        liveQuery('SELECT count(*) AS n FROM rx', (rows) => { liveCount = rows[0].n; }),
-        liveQuery('SELECT id, v FROM rx ORDER BY id DESC LIMIT 10'),
-        liveQuery('SELECT max(id) AS m FROM rx'),
-        liveQuery('SELECT v FROM rx WHERE id = 1'),
-        liveQuery('SELECT count(*) AS n FROM other'),
-      );
-    } else if (subs === 'plain') {
-      for (let i = 0; i < 7; i++) offs.push(d.onAny(any));
-      for (let i = 0; i < 7; i++) offs.push(d.onRange(i < 4 ? ['rx'] : ['other'], range));
-      for (const p of [...points, 2]) offs.push(d.onPoint('rx', p, point));
-    }
-    await Promise.all(ready);
-    // Let the live queries' read-set lookups land before timing.
+    for (const k of kinds) subs.push(await costSetup(k, n));
     await sleep(50);
-    counts.live = 0;
-    const t0 = performance.now();
-    for (let i = 1; i <= n; i++) await d.exec('INSERT INTO rx (id, v) VALUES (?, ?)', [i, `row ${i}`]);
-    const ms = performance.now() - t0;
-    let settledMs = ms;
-    if (subs === 'mixed') {
-      const deadline = performance.now() + 10_000;
-      while (liveCount !== n && performance.now() < deadline) await sleep(5);
-      await sleep(100);
-      settledMs = lastLive - t0;
+    const ms = subs.map(() => 0);
+    for (let first = 1, round = 0; first <= n; first += block, round++) {
+      for (let j = 0; j < subs.length; j++) {
+        const idx = (j + round) % subs.length;
+        const { d } = subs[idx];
+        const last = Math.min(first + block - 1, n);
+        const t0 = performance.now();
+        for (let i = first; i <= last; i++) await d.exec('INSERT INTO rx (id, v) VALUES (?, ?)', [i, `row ${i}`]);
+        ms[idx] += performance.now() - t0;
+        // Let trailing notifications and live-query re-runs finish outside the timed blocks.
+        await sleep(10);
+      }
     }
-    // Let the last notifications arrive before counting them.
+    const deadline = performance.now() + 10_000;
+    while (subs.some((s) => s.kind === 'mixed' && s.liveCount !== n) && performance.now() < deadline) await sleep(5);
     await sleep(100);
-    const [{ rows }] = await d.query('SELECT count(*) AS rows FROM rx');
-    return { ms, settledMs, check: { rows, ...counts, liveCount } };
+    const out = {};
+    for (let i = 0; i < subs.length; i++) {
+      const s = subs[i];
+      const [{ rows }] = await s.d.query('SELECT count(*) AS rows FROM rx');
+      out[s.kind] = { ms: ms[i], check: { rows, ...s.counts, liveCount: s.liveCount } };
+    }
+    return out;
   } finally {
-    for (const off of offs) off();
-    await d.close();
+    for (const s of subs) {
+      for (const off of s.offs) off();
+      await s.d.close();
+    }
     for (const entry of await opfsEntries()) await removeOpfs([entry]);
   }
 }

@@ -266,7 +266,8 @@ async function main() {
   }
   if (rx?.cost) {
     console.log(`reactivity cost (1,000 awaited one-row transactions, ms, median): ` +
-      Object.entries(rx.cost).map(([k, c]) => `${k} ${c.ms.median}` + (k === 'mixed' ? ` (live queries caught up after ${c.settledMs.median})` : '')).join(', '));
+      Object.entries(rx.cost).map(([k, c]) => `${k} ${c.ms.median}` + (k === 'mixed' ? ` (${c.liveRerunsPerCommit} live-query re-runs per commit)` : '')).join(', ') +
+      `; the kinds take turns in blocks of ${rx.costMethod.block}`);
   }
   if (env?.engine) {
     for (const lib of LIBS) {

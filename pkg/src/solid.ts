@@ -233,7 +233,8 @@ type QueryKey = readonly [sql: string, params: SqlParams | undefined];
  *
  * `sql` and `params` may be accessors: when what they return changes (params compared element
  * by element), the old subscription ends and the new query runs (`rows.loading` is true
- * meanwhile, and `rows()` keeps the previous rows). If `sql` returns `null`, `undefined` or
+ * meanwhile, and `rows()` keeps the previous rows; inside `<Suspense>`, make the change in
+ * `startTransition` to keep showing them instead of the fallback). If `sql` returns `null`, `undefined` or
  * `false`, the query is paused. Rows that did not change keep their identity between runs.
  *
  * ```ts

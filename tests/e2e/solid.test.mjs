@@ -112,6 +112,21 @@ test('createQuery in a createRoot with an initial value', async () => {
   await ui.evaluate(() => disposeRoot());
 });
 
+test('works under <Suspense>: fallback first, then the rows, which keep following', async () => {
+  assert.equal(await ui.evaluate(() => mountSuspense()), true, 'the fallback shows while the first run is pending');
+  await until(() => document.querySelectorAll('#titles li').length === 5 && !document.getElementById('fallback'));
+  await ui.evaluate(() => {
+    window.fallbackShown = 0;
+    new MutationObserver((records) => {
+      for (const r of records) for (const n of r.addedNodes) if (n.id === 'fallback') fallbackShown++;
+    }).observe(document.body, { childList: true, subtree: true });
+  });
+  await writer.evaluate(() => db.exec("UPDATE songs SET title = 'Bridge!' WHERE id = 5"));
+  await until(() => document.querySelector('#titles li:last-child')?.textContent === 'Bridge!');
+  assert.equal(await ui.evaluate(() => fallbackShown), 0, 're-runs do not suspend again');
+  await ui.evaluate(() => disposeSuspense());
+});
+
 test('dispose() ends every subscription: no more queries, nothing rendered', async () => {
   await until(() => document.querySelectorAll('#songs li').length === 5);
   await settle();

@@ -147,7 +147,10 @@ fn run<S: RowSink>(
                 changes += conn.changes();
             }
         }
-        Err(rusqlite::Error::MultipleStatement) => {
+        // rusqlite reports several statements by preparing the rest of the string, which fails
+        // when it refers to what an earlier statement creates; so any error on a string that
+        // holds more than one statement means: run them one by one.
+        Err(e) if matches!(e, rusqlite::Error::MultipleStatement) || has_several(sql) => {
             let mut offset = 0;
             while offset < sql.len() {
                 let rest = &sql[offset..];
@@ -206,6 +209,13 @@ fn prepare_one<'c>(conn: &'c Connection, sql: &str) -> Result<(Option<Statement<
         return Ok((None, end.max(1)));
     }
     Ok((Some(conn.prepare(piece)?), end))
+}
+
+/// Whether `sql` holds more than one statement.
+fn has_several(sql: &str) -> bool {
+    sql.match_indices(';')
+        .find(|(i, _)| is_complete(&sql[..=*i]))
+        .is_some_and(|(i, _)| !is_blank(&sql[i + 1..]))
 }
 
 fn is_complete(sql: &str) -> bool {

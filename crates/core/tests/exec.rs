@@ -141,6 +141,12 @@ both! {
         let q = rows(&c, "SELECT 1 AS a; SELECT 2 AS b", Params::None);
         assert_eq!(q.columns, vec!["b"]);
         assert_eq!(q.rows, vec![vec![Value::Integer(2)]]);
+        // Later statements may use what earlier ones create.
+        exec(&c, "CREATE TABLE u (x); INSERT INTO u VALUES (1); CREATE TRIGGER tu AFTER INSERT ON u BEGIN INSERT INTO u VALUES (NEW.x + 1000); END; INSERT INTO u VALUES (2)", &Params::None).unwrap();
+        assert_eq!(rows(&c, "SELECT sum(x) FROM u", Params::None).rows[0][0], Value::Integer(1005));
+        // A bad single statement keeps its own error.
+        let e = exec(&c, "INSERT INTO nope VALUES (1);", &Params::None).unwrap_err();
+        assert!(e.to_string().contains("no such table: nope"), "{e}");
         // Empty SQL and comments only are no-ops.
         exec(&c, "", &Params::None).unwrap();
         exec(&c, "  -- nothing\n ; ", &Params::None).unwrap();
