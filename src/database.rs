@@ -11,7 +11,7 @@ use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::RefCell;
 use synqlite_core::change_feed::ChangeFeed;
 use synqlite_core::rusqlite::{Connection, Row};
-use synqlite_core::{crdt, Error, ExecResult, Params, RowSink};
+use synqlite_core::{crdt, schema, Error, ExecResult, Params, RowSink};
 use wasm_bindgen::prelude::*;
 
 /// Statements kept prepared per connection.
@@ -263,6 +263,64 @@ impl Database {
         Ok(out)
     }
 
+    /// Applies a declarative schema (`mode`: `'strict'`, `'auto'` or `'reset'`); returns what
+    /// happened: `'apply'`, `'noop'`, `'migrate'` or `'reset'`. A different version rejects with
+    /// `SCHEMA_MISMATCH` unless `'auto'`, a different name with `SCHEMA_NAME_MISMATCH` unless
+    /// `'reset'`.
+    ///
+    /// ```js
+    /// db.applySchema('init', 'CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY NOT NULL)', 'auto');
+    /// ```
+    #[wasm_bindgen(js_name = applySchema)]
+    pub fn apply_schema(&self, name: &str, sql: &str, mode: &str) -> JsResult<String> {
+        let mode = js(schema::SchemaMode::parse(mode))?;
+        let outcome = self.with_conn(|c| schema::apply_schema(c, name, sql, mode))?;
+        Ok(outcome.as_str().into())
+    }
+
+    /// Applies the pending ones of `[{ name, sql }]` timestamp-named migration files, each in its
+    /// own transaction; returns the names applied now.
+    ///
+    /// ```js
+    /// db.applyMigrations([{ name: '1718000000_create_songs.sql', sql }]); // ['1718000000_create_songs.sql']
+    /// ```
+    #[wasm_bindgen(js_name = applyMigrations)]
+    pub fn apply_migrations(&self, files: JsValue) -> JsResult<Array> {
+        let files = js(migrations_from_js(&files))?;
+        let applied = self.with_conn(|c| schema::apply_migrations(c, &files))?;
+        Ok(applied.into_iter().map(JsValue::from).collect())
+    }
+
+    /// `{ name, version, migrations: [{ name, appliedAt }] }` (name/version `null` when no
+    /// declarative schema was applied).
+    #[wasm_bindgen(js_name = schemaInfo)]
+    pub fn schema_info(&self) -> JsResult<JsValue> {
+        let info = self.with_conn(schema::schema_info)?;
+        let out: JsValue = Object::new().into();
+        set(
+            &out,
+            "name",
+            &info.name.map_or(JsValue::NULL, JsValue::from),
+        );
+        set(
+            &out,
+            "version",
+            &info.version.map_or(JsValue::NULL, integer_to_js),
+        );
+        let files: Array = info
+            .migrations
+            .into_iter()
+            .map(|(name, at)| {
+                let o: JsValue = Object::new().into();
+                set(&o, "name", &name.into());
+                set(&o, "appliedAt", &at.into());
+                o
+            })
+            .collect();
+        set(&out, "migrations", &files);
+        Ok(out)
+    }
+
     /// The database's current `db_version` (`crsql_db_version()`).
     #[wasm_bindgen(getter, js_name = dbVersion)]
     pub fn db_version(&self) -> JsResult<JsValue> {
@@ -307,6 +365,24 @@ fn exec_result(r: &ExecResult) -> JsValue {
     set(&out, "changes", &JsValue::from_f64(r.changes as f64));
     set(&out, "lastInsertRowid", &integer_to_js(r.last_insert_rowid));
     out
+}
+
+fn migrations_from_js(files: &JsValue) -> synqlite_core::Result<Vec<schema::Migration>> {
+    let arr = files.dyn_ref::<Array>().ok_or_else(|| {
+        Error::InvalidArgument("migrations must be an array of { name, sql }".into())
+    })?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let field = |k: &str| Reflect::get(&f, &k.into()).ok().and_then(|v| v.as_string());
+            match (field("name"), field("sql")) {
+                (Some(name), Some(sql)) => Ok(schema::Migration::new(name, sql)),
+                _ => Err(Error::InvalidArgument(format!(
+                    "migration {i} must be {{ name: string, sql: string }}"
+                ))),
+            }
+        })
+        .collect()
 }
 
 fn batch_items(items: &JsValue) -> synqlite_core::Result<Vec<(String, Params)>> {

@@ -36,6 +36,13 @@ export type { PersistenceState, StorageEstimate } from './storage.js';
 /** A result row: column name to value. */
 export type Row = Record<string, SqlValue>;
 
+/** What {@link Database.schema} reports. */
+export interface SchemaInfo {
+  name: string | null;
+  version: number | bigint | null;
+  migrations: { name: string; appliedAt: string }[];
+}
+
 /** One entry of {@link Database.batch}: SQL and its parameters. */
 export type BatchItem = readonly [sql: string, params?: SqlParams];
 
@@ -46,6 +53,21 @@ export interface OpenOptions {
   name: string;
   /** Where to keep the data. `auto` (default): OPFS, else IndexedDB, else memory. */
   storage?: 'auto' | StorageKind;
+  /**
+   * A declarative, idempotent schema (`CREATE TABLE IF NOT EXISTS ...`), versioned by the cryb64
+   * hash of its text. A new database gets it applied; the same text again is a no-op; a changed
+   * text rejects with `SCHEMA_MISMATCH` unless `migrate: 'auto'`; another name rejects with
+   * `SCHEMA_NAME_MISMATCH` unless `migrate: 'reset'`.
+   */
+  schema?: { name: string; sql: string };
+  /** How to handle a stored schema that differs from `schema` (default `'strict'`: reject). */
+  migrate?: 'strict' | 'auto' | 'reset';
+  /**
+   * Ordered migration files named `<unix-ts>_<name>.sql`; pending ones are applied in timestamp
+   * order, each in its own transaction. An applied file whose text changed rejects with
+   * `MIGRATION_CHANGED`; a failing file with `MIGRATION_FAILED` naming it.
+   */
+  migrations?: ReadonlyArray<{ name: string; sql: string }>;
   /** A worker running `synqlite/worker`. Default: a new one from the package. One worker serves
    * one database and is terminated by `close()`. */
   worker?: Worker;
@@ -241,6 +263,17 @@ export class Database implements Queryable {
   }
 
   /**
+   * The applied schema: declarative name and version (cryb64), and the applied migration files.
+   *
+   * ```ts
+   * const { name, version, migrations } = await db.schema();
+   * ```
+   */
+  schema(): Promise<SchemaInfo> {
+    return this.call({ op: 'schemaInfo' }) as Promise<SchemaInfo>;
+  }
+
+  /**
    * Makes `table` replicated (cr-sqlite's `crsql_as_crr`): from now on every write to it is
    * recorded as change rows, and existing rows are backfilled. Idempotent. Tables cr-sqlite cannot
    * replicate (no primary key, nullable primary key, AUTOINCREMENT, UNIQUE constraints besides
@@ -420,6 +453,9 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(name)) {
     throw new SynqliteError('INVALID_ARGUMENT', `invalid database name ${JSON.stringify(name)}: use 1-64 letters, digits, '_', '-' or '.', not starting with '.'`);
   }
+  if (options.migrate !== undefined && !['strict', 'auto', 'reset'].includes(options.migrate)) {
+    throw new SynqliteError('INVALID_ARGUMENT', `unknown migrate ${JSON.stringify(options.migrate)}: use 'strict', 'auto' or 'reset'`);
+  }
   if (!['auto', 'opfs', 'idb', 'memory'].includes(storage)) {
     throw new SynqliteError('INVALID_ARGUMENT', `unknown storage ${JSON.stringify(storage)}: use 'auto', 'opfs', 'idb' or 'memory'`);
   }
@@ -449,5 +485,15 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     worker.addEventListener('error', onError);
     worker.postMessage({ kind: 'open', options: { name, storage } } satisfies ClientMessage);
   });
-  return new Database(name, opened.storage, worker, opened.worker, opened.siteId);
+  const db = new Database(name, opened.storage, worker, opened.worker, opened.siteId);
+  try {
+    if (options.schema) {
+      await db.call({ op: 'applySchema', name: options.schema.name, sql: options.schema.sql, mode: options.migrate ?? 'strict' });
+    }
+    if (options.migrations) await db.call({ op: 'applyMigrations', files: options.migrations });
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  return db;
 }

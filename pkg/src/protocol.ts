@@ -70,6 +70,9 @@ export type Op =
   | { op: 'batch'; items: ReadonlyArray<readonly [string, SqlParams?]> }
   | { op: 'tables'; sql: string }
   | { op: 'asCrr'; table: string }
+  | { op: 'applySchema'; name: string; sql: string; mode: 'strict' | 'auto' | 'reset' }
+  | { op: 'applyMigrations'; files: ReadonlyArray<{ name: string; sql: string }> }
+  | { op: 'schemaInfo' }
   | { op: 'changes'; since: number | bigint; excludeSite?: Uint8Array }
   | { op: 'applyChanges'; rows: ReadonlyArray<Change | ChangeTuple> }
   | { op: 'begin' }

@@ -209,6 +209,15 @@ class Executor {
         case 'asCrr':
           db.asCrr(call.table);
           break;
+        case 'applySchema':
+          value = db.applySchema(call.name, call.sql, call.mode);
+          break;
+        case 'applyMigrations':
+          value = db.applyMigrations(call.files);
+          break;
+        case 'schemaInfo':
+          value = db.schemaInfo();
+          break;
         case 'changes':
           value = db.changes(call.since, call.excludeSite);
           break;

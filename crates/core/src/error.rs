@@ -45,6 +45,36 @@ pub enum Error {
     /// malformed packed primary key, bad site id. Nothing of the batch was applied.
     #[error("{0}")]
     InvalidChange(String),
+    /// The database holds another version of the declarative schema and automigration was
+    /// not asked for; the message names the stored and the wanted version.
+    #[error("{0}")]
+    SchemaMismatch(String),
+    /// The database holds a declarative schema of another name (reset was not asked for).
+    #[error("{0}")]
+    SchemaNameMismatch(String),
+    /// A schema or migration fails when run a second time; the message says to use
+    /// `IF NOT EXISTS`.
+    #[error("{0}")]
+    SchemaNotIdempotent(String),
+    /// Automigration cannot make this change (e.g. a changed primary key).
+    #[error("{0}")]
+    AutomigrateUnsupported(String),
+    /// A migration file name does not start with `<unix-timestamp>_`, or is given twice.
+    #[error("{0}")]
+    MigrationName(String),
+    /// An already-applied migration's text changed (checksum differs).
+    #[error("{0}")]
+    MigrationChanged(String),
+    /// A migration file failed and was rolled back; the files before it stay applied.
+    #[error("{message}")]
+    MigrationFailed {
+        /// The migration's file name.
+        file: String,
+        /// SQLite's extended result code of the failure.
+        extended_code: i32,
+        /// Message naming the file, with SQLite's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -59,13 +89,21 @@ impl Error {
             Error::Internal(_) => "INTERNAL",
             Error::CrrUnsupported(_) => "CRR_UNSUPPORTED",
             Error::InvalidChange(_) => "INVALID_CHANGE",
+            Error::SchemaMismatch(_) => "SCHEMA_MISMATCH",
+            Error::SchemaNameMismatch(_) => "SCHEMA_NAME_MISMATCH",
+            Error::SchemaNotIdempotent(_) => "SCHEMA_NOT_IDEMPOTENT",
+            Error::AutomigrateUnsupported(_) => "AUTOMIGRATE_UNSUPPORTED",
+            Error::MigrationName(_) => "MIGRATION_NAME",
+            Error::MigrationChanged(_) => "MIGRATION_CHANGED",
+            Error::MigrationFailed { .. } => "MIGRATION_FAILED",
         }
     }
 
-    /// The extended SQLite code name (`SQLITE_CONSTRAINT_UNIQUE`) for SQLite errors.
+    /// The extended SQLite code name (`SQLITE_CONSTRAINT_UNIQUE`) for SQLite errors and failed
+    /// migrations.
     pub fn extended_code(&self) -> Option<&'static str> {
         match self {
-            Error::Sqlite { extended_code, .. } => {
+            Error::Sqlite { extended_code, .. } | Error::MigrationFailed { extended_code, .. } => {
                 Some(result_codes::extended_name(*extended_code))
             }
             _ => None,
@@ -134,5 +172,30 @@ mod tests {
             "STORAGE_UNAVAILABLE"
         );
         assert_eq!(Error::Closed.extended_code(), None);
+        assert_eq!(Error::SchemaMismatch("x".into()).code(), "SCHEMA_MISMATCH");
+        assert_eq!(
+            Error::SchemaNameMismatch("x".into()).code(),
+            "SCHEMA_NAME_MISMATCH"
+        );
+        assert_eq!(
+            Error::SchemaNotIdempotent("x".into()).code(),
+            "SCHEMA_NOT_IDEMPOTENT"
+        );
+        assert_eq!(
+            Error::AutomigrateUnsupported("x".into()).code(),
+            "AUTOMIGRATE_UNSUPPORTED"
+        );
+        assert_eq!(Error::MigrationName("x".into()).code(), "MIGRATION_NAME");
+        assert_eq!(
+            Error::MigrationChanged("x".into()).code(),
+            "MIGRATION_CHANGED"
+        );
+        let failed = Error::MigrationFailed {
+            file: "1_a.sql".into(),
+            extended_code: 2067,
+            message: "m".into(),
+        };
+        assert_eq!(failed.code(), "MIGRATION_FAILED");
+        assert_eq!(failed.extended_code(), Some("SQLITE_CONSTRAINT_UNIQUE"));
     }
 }

@@ -293,6 +293,21 @@ impl Error {
             Error::Internal(m) => Error::Internal(format!("{at}: {m}")),
             Error::CrrUnsupported(m) => Error::CrrUnsupported(format!("{at}: {m}")),
             Error::InvalidChange(m) => Error::InvalidChange(format!("{at}: {m}")),
+            Error::SchemaMismatch(m) => Error::SchemaMismatch(format!("{at}: {m}")),
+            Error::SchemaNameMismatch(m) => Error::SchemaNameMismatch(format!("{at}: {m}")),
+            Error::SchemaNotIdempotent(m) => Error::SchemaNotIdempotent(format!("{at}: {m}")),
+            Error::AutomigrateUnsupported(m) => Error::AutomigrateUnsupported(format!("{at}: {m}")),
+            Error::MigrationName(m) => Error::MigrationName(format!("{at}: {m}")),
+            Error::MigrationChanged(m) => Error::MigrationChanged(format!("{at}: {m}")),
+            Error::MigrationFailed {
+                file,
+                extended_code,
+                message,
+            } => Error::MigrationFailed {
+                file,
+                extended_code,
+                message: format!("{at}: {message}"),
+            },
             Error::Closed => Error::Closed,
         }
     }

@@ -8,6 +8,8 @@
 //! - [`params`]: positional (`?`, `?NNN`) and named (`:a`, `@a`, `$a`) parameter binding.
 //! - [`crdt`]: cr-sqlite 0.16-compatible change tracking and merging on a connection:
 //!   replicated tables, change rows, `crsql_*` SQL functions.
+//! - [`schema`]: schema versioning: declarative schemas hashed with `cryb64` (automigrate,
+//!   reset), ordered `<unix-ts>_<name>.sql` migrations, `schema_info`.
 //! - [`change_feed`]: the rows each committed transaction changed (reactivity).
 //! - [`read_set`]: the tables a query reads (live queries).
 //! - [`error`]: the one error type, each variant with a stable string code that the JS boundary
@@ -24,6 +26,7 @@ pub mod exec;
 pub mod params;
 pub mod read_set;
 pub mod result_codes;
+pub mod schema;
 
 pub use crdt::{apply_changes, changes_since, ApplyStats, Change};
 pub use error::{Error, Result};
