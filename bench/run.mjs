@@ -9,6 +9,7 @@
 //           (synqlite's `openDatabase` client; sqlite-wasm's Worker1 promiser).
 // Then synqlite's reactivity (no anchor library; reactivity-run.mjs): cross-tab notification
 // latency in two tabs, and the cost of subscriptions for a loop of one-row transactions.
+// Then the CRDT workloads against @vlcn.io/crsqlite-wasm on IndexedDB (crdt-run.mjs).
 // Repetitions alternate the order of the libraries; every repetition uses a fresh database file.
 // Prints medians, minimums and ratios (synqlite / anchor, lower is better) beside the targets, and
 // writes bench/results/latest.json (flat array; see README.md) and latest-detail.json (all samples).
@@ -24,6 +25,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { startServer, launch } from '../tests/e2e/harness.mjs';
 import { expect as expected, makeIds } from './common.mjs';
 import { runReactivity, REACTIVITY_WORKLOADS } from './reactivity-run.mjs';
+import { runCrdt, CRDT_WORKLOADS } from './crdt-run.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -206,6 +208,15 @@ async function main() {
       env.reactivity = rx.detail;
       failures.push(...rx.failures);
     }
+    // CRDT (crdt-run.mjs): synqlite against crsqlite-wasm in one more tab.
+    if (CRDT_WORKLOADS.some((n) => selected({ name: n }))) {
+      const cr = await runCrdt({
+        context: browser.context, url: server.url, log, reps: repsOverride, selected: (n) => selected({ name: n }),
+      });
+      results.push(...cr.entries);
+      env.crdt = cr.detail;
+      failures.push(...cr.failures);
+    }
   } finally {
     await browser.close();
     await server.close();
@@ -223,13 +234,15 @@ async function main() {
   const all = [...results, ...sizeEntries];
 
   // Table.
-  const fmt = (v, unit) => (v == null ? '-' : unit === 'bytes' ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(2)} ms`);
+  const fmt = (v, unit) => (v == null ? '-' : unit === 'bytes' ? `${(v / 1024).toFixed(1)} KiB`
+    : unit === 'x' ? `${v.toFixed(2)}x` : `${v.toFixed(2)} ms`);
   const rows = all.map((e) => {
     let target = '';
     let ok = '';
     if (e.unit === 'ms' && e._target) { target = `<= ${e._target}x`; ok = e.ratio <= e._target ? 'ok' : 'MISS'; }
     if (e.unit === 'ms' && e._targetMs) { target = `< ${e._targetMs} ms`; ok = e.synqlite < e._targetMs ? 'ok' : 'MISS'; }
     if (e.unit === 'bytes' && e._target) { target = '< 600 KiB'; ok = e._ok ? 'ok' : 'MISS'; }
+    if (e._targetText) { target = e._targetText; ok = e._ok ? 'ok' : 'MISS'; }
     return [
       e.workload,
       fmt(e.synqlite, e.unit) + (e._min?.synqlite != null ? ` (min ${e._min.synqlite.toFixed(2)})` : ''),
@@ -239,7 +252,7 @@ async function main() {
       ok,
     ];
   });
-  const head = ['workload', 'synqlite median', `anchor median (${anchorName}; reactivity cost: no subscriptions)`, 'ratio', 'target', ''];
+  const head = ['workload', 'synqlite median', `anchor median (${anchorName}${env?.crdt ? `; crdt: ${env.crdt.anchor}` : ''}; reactivity cost: no subscriptions)`, 'ratio', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   console.log('');
@@ -268,6 +281,34 @@ async function main() {
     console.log(`reactivity cost (1,000 awaited one-row transactions, ms, median): ` +
       Object.entries(rx.cost).map(([k, c]) => `${k} ${c.ms.median}` + (k === 'mixed' ? ` (${c.liveRerunsPerCommit} live-query re-runs per commit)` : '')).join(', ') +
       `; the kinds take turns in blocks of ${rx.costMethod.block}`);
+  }
+  const cr = env?.crdt;
+  if (cr) {
+    const en = cr.engines;
+    console.log(`crdt rows: anchor = ${cr.anchor} (${en.anchor.storage}, sqlite ${en.anchor.sqlite}, ${en.anchor.tuning}), ` +
+      `synqlite on ${en.synqlite.storage} (sqlite ${en.synqlite.sqlite}); in-worker APIs, timed until the call resolved; ` +
+      `ratio < 1: synqlite faster`);
+    if (cr.insertSettledMs) {
+      const s = cr.insertSettledMs;
+      const d = cr.anchorDefaultTempStore;
+      console.log(`  anchor's IndexedDB write-back: its COMMIT resolves before the queued writes are done; until a read returns, ` +
+        `10k-row insert: plain ${round(s.anchor.plain, 1)} ms, replicated ${round(s.anchor.crr, 1)} ms ` +
+        `(synqlite ${round(s.synqlite.plain, 1)} / ${round(s.synqlite.crr, 1)}); ` +
+        `with SQLite's default temp_store a ${d.rows}-row replicated insert returns after ${round(d.ms, 1)} ms ` +
+        `but settles after ${round(d.settledMs, 1)} ms (${d.puts} IndexedDB puts)`);
+    }
+    const settled = all.filter((e) => e._settled);
+    if (settled.length) {
+      console.log(`  merges until a read returns: ` + settled.map((e) => `${e.workload.replace(/^.*fresh db, /, '')}: ` +
+        `synqlite ${round(e._settled.synqlite, 1)} ms, anchor ${round(e._settled.anchor, 1)} ms`).join('; '));
+    }
+    if (cr.mergeInput) {
+      console.log(`  merge input: ${cr.mergeInput.changeRows} change rows generated once by synqlite (${JSON.stringify(cr.mergeInput.cids)})`);
+    }
+    if (cr.sinceSetupMs) {
+      console.log(`  changes-since setup (100k rows in 1,000 txs, not timed): synqlite ${round(cr.sinceSetupMs.synqlite, 0)} ms, ` +
+        `anchor ${round(cr.sinceSetupMs.anchor, 0)} ms`);
+    }
   }
   if (env?.engine) {
     for (const lib of LIBS) {

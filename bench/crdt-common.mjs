@@ -1,0 +1,41 @@
+// Shared by the CRDT benchmark workers (engine-crdt-synqlite.mjs, engine-crdt-crsqlite.mjs) and
+// crdt-page.mjs: the SQL of every CRDT workload (identical for both libraries) and the checks.
+
+export const CRDT_SQL = {
+  /** The insert workload's table (common.mjs's `t`, with the NOT NULL pk cr-sqlite wants). */
+  createT: 'CREATE TABLE t (id INTEGER PRIMARY KEY NOT NULL, grp TEXT, v REAL)',
+  crrT: "SELECT crsql_as_crr('t')",
+  insertT: 'INSERT INTO t (id, grp, v) VALUES (?, ?, ?)',
+  countT: 'SELECT count(*), total(v) FROM t',
+  /** The merge workload's table: 5 non-pk columns of every type. */
+  createM: 'CREATE TABLE m (id INTEGER PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT, e BLOB)',
+  crrM: "SELECT crsql_as_crr('m')",
+  /** Generation only (synqlite, once): `n` rows; REALs are never integral, INTEGERs < 2^31. */
+  fillM: (n) =>
+    `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${n}) ` +
+    `INSERT INTO m (id, a, b, c, d, e) SELECT x, 'name ' || x, (x * 7919) % 1000003, x * 0.5 + 0.25, ` +
+    `printf('%08d: a description', x), CAST(printf('%016x', (x * 2654435761) % 4294967296) AS BLOB) FROM c`,
+  /** Checksum of the merged table (same on both libraries when the merge did the same). */
+  checkM: 'SELECT count(*), sum(b), total(c), sum(length(a) + length(d) + length(e)) FROM m',
+  /** Setup of the changes-since workload: rows `lo..hi` in one statement (= one transaction). */
+  fillRange: (lo, hi) =>
+    `WITH RECURSIVE c(x) AS (SELECT ${lo} UNION ALL SELECT x + 1 FROM c WHERE x < ${hi}) ` +
+    `INSERT INTO t (id, grp, v) SELECT x, 'g' || (x % 100), x * 0.5 FROM c`,
+  /** crsqlite-wasm's read of the change rows (synqlite: `db.changes(since)`). */
+  changesSince: 'SELECT "table", pk, cid, val, col_version, db_version, site_id, cl, seq FROM crsql_changes WHERE db_version > ?',
+  /** crsqlite-wasm's merge statement (synqlite: `db.applyChanges(rows)`). */
+  insertChange: 'INSERT INTO crsql_changes ("table", pk, cid, val, col_version, db_version, site_id, cl, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+};
+
+/** Rows `[id, text, real]` for the insert workload (same as common.mjs's makeRows). */
+export function makeRows(n, start = 1) {
+  const rows = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = start + i;
+    rows[i] = [id, `row ${id} of the benchmark`, id + 0.25];
+  }
+  return rows;
+}
+
+/** A JS number from a bigint/number result cell. */
+export const num = (v) => (typeof v === 'bigint' ? Number(v) : v);
