@@ -10,6 +10,7 @@
  * ```
  * @packageDocumentation
  */
+import { coalesced } from './coalesce.js';
 import { SynqliteError } from './errors.js';
 import { ChangeHub, type ChangeListener, type Unsubscribe } from './reactivity.js';
 import type {
@@ -371,32 +372,21 @@ export class Database implements Queryable {
     onError: (error: SynqliteError) => void = report,
   ): Unsubscribe {
     let tables: Set<string> | null = null;
-    let running = false;
-    let again = false;
     let stopped = false;
-    const run = async (): Promise<void> => {
-      if (running) {
-        again = true;
-        return;
-      }
-      running = true;
-      try {
-        do {
-          again = false;
-          try {
-            const rows = await this.query<T>(sql, params);
-            if (!stopped) onRows(rows);
-          } catch (e) {
-            if (!stopped) onError(e instanceof SynqliteError ? e : new SynqliteError('INTERNAL', String(e)));
-          }
-        } while (again && !stopped);
-      } finally {
-        running = false;
-      }
-    };
+    const run = coalesced(
+      async () => {
+        try {
+          const rows = await this.query<T>(sql, params);
+          if (!stopped) onRows(rows);
+        } catch (e) {
+          if (!stopped) onError(e instanceof SynqliteError ? e : new SynqliteError('INTERNAL', String(e)));
+        }
+      },
+      () => stopped,
+    );
     const off = this.hub.onAny((changes) => {
       // Until the read set is known, any change may matter.
-      if (!tables || changes.some((c) => tables!.has(c.table))) void run();
+      if (!tables || changes.some((c) => tables!.has(c.table))) run();
     });
     (this.call({ op: 'tables', sql }) as Promise<string[]>).then(
       (t) => {
@@ -406,7 +396,7 @@ export class Database implements Queryable {
         // The query itself reports the error.
       },
     );
-    void run();
+    run();
     return () => {
       stopped = true;
       off();

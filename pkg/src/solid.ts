@@ -43,6 +43,7 @@ import {
   type Resource,
 } from 'solid-js';
 import type { Database, Row, SqlParams, SynqliteError, Unsubscribe } from './index.js';
+import { coalesced } from './coalesce.js';
 
 /** A value, or an accessor (signal, memo, prop getter) returning it; accessors are tracked. */
 export type MaybeAccessor<T> = T | Accessor<T>;
@@ -361,33 +362,22 @@ export function createRow<T extends object = Row>(
     key,
     ([t, id], emit, fail) => {
       const sql = `SELECT * FROM ${quoteIdent(t)} WHERE rowid = ?`;
-      let running = false;
-      let again = false;
       let stopped = false;
       // Coalesced like liveQuery: at most one read in flight, plus one after it.
-      const run = async (): Promise<void> => {
-        if (running) {
-          again = true;
-          return;
-        }
-        running = true;
-        try {
-          do {
-            again = false;
-            try {
-              const rows = await db.query<T>(sql, [id]);
-              if (!stopped) emit(rows[0]);
-            } catch (e) {
-              if (!stopped) fail(e as SynqliteError);
-            }
-          } while (again && !stopped);
-        } finally {
-          running = false;
-        }
-      };
+      const run = coalesced(
+        async () => {
+          try {
+            const rows = await db.query<T>(sql, [id]);
+            if (!stopped) emit(rows[0]);
+          } catch (e) {
+            if (!stopped) fail(e as SynqliteError);
+          }
+        },
+        () => stopped,
+      );
       // Subscribe first, so a change that lands while the first read is in flight re-reads.
-      const off = db.onPoint(t, id, () => void run());
-      void run();
+      const off = db.onPoint(t, id, run);
+      run();
       return () => {
         stopped = true;
         off();
