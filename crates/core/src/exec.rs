@@ -5,7 +5,7 @@
 //! slow path and is not cached. Rows go to a [`RowSink`], so the wasm bindings can build JS values
 //! directly without an intermediate copy.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::params::{Binder, Params};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, Row, Statement};
@@ -273,42 +273,5 @@ pub fn owned(cell: ValueRef<'_>) -> Value {
         ValueRef::Real(f) => Value::Real(f),
         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-    }
-}
-
-impl Error {
-    /// Prefixes the message with where the error happened, keeping the code.
-    pub fn context(self, at: &str) -> Error {
-        match self {
-            Error::Sqlite {
-                extended_code,
-                message,
-            } => Error::Sqlite {
-                extended_code,
-                message: format!("{at}: {message}"),
-            },
-            Error::BadParams(m) => Error::BadParams(format!("{at}: {m}")),
-            Error::StorageUnavailable(m) => Error::StorageUnavailable(format!("{at}: {m}")),
-            Error::InvalidArgument(m) => Error::InvalidArgument(format!("{at}: {m}")),
-            Error::Internal(m) => Error::Internal(format!("{at}: {m}")),
-            Error::CrrUnsupported(m) => Error::CrrUnsupported(format!("{at}: {m}")),
-            Error::InvalidChange(m) => Error::InvalidChange(format!("{at}: {m}")),
-            Error::SchemaMismatch(m) => Error::SchemaMismatch(format!("{at}: {m}")),
-            Error::SchemaNameMismatch(m) => Error::SchemaNameMismatch(format!("{at}: {m}")),
-            Error::SchemaNotIdempotent(m) => Error::SchemaNotIdempotent(format!("{at}: {m}")),
-            Error::AutomigrateUnsupported(m) => Error::AutomigrateUnsupported(format!("{at}: {m}")),
-            Error::MigrationName(m) => Error::MigrationName(format!("{at}: {m}")),
-            Error::MigrationChanged(m) => Error::MigrationChanged(format!("{at}: {m}")),
-            Error::MigrationFailed {
-                file,
-                extended_code,
-                message,
-            } => Error::MigrationFailed {
-                file,
-                extended_code,
-                message: format!("{at}: {message}"),
-            },
-            Error::Closed => Error::Closed,
-        }
     }
 }

@@ -20,8 +20,8 @@
 //! cr-sqlite's take 672 s on 100k rows (cr-sqlite #247).
 
 use super::crr::{
-    backfill_incremental, clock_exists, create_crr, drop_triggers, forget_layout, is_crr,
-    load_layout, recreate_triggers, store_layout, with_savepoint,
+    added_columns, backfill_incremental, clock_exists, create_crr, drop_triggers, forget_layout,
+    is_crr, load_layout, recreate_triggers, store_layout, with_savepoint,
 };
 use super::state::{self, Shared};
 use super::tables::{self, clock_ident, quote_ident, quote_str, TableInfo};
@@ -107,13 +107,7 @@ fn compact_and_recreate(conn: &Connection, shared: &Shared, table: &str) -> Resu
                     "DELETE FROM {clock} WHERE col_name NOT IN ({keep})"
                 ))?;
             }
-            let new_cols: Option<Vec<String>> = layout.map(|(_, old_cols)| {
-                info.cols
-                    .iter()
-                    .filter(|c| !old_cols.contains(c))
-                    .cloned()
-                    .collect()
-            });
+            let new_cols = added_columns(&info, layout);
             backfill_incremental(conn, shared, &info, true, new_cols.as_deref())?;
             recreate_triggers(conn, &info)?;
             return store_layout(conn, &info);

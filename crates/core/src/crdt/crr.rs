@@ -124,14 +124,7 @@ pub(crate) fn create_crr(
     if fresh {
         backfill_all(conn, &info, dbv)?;
     } else {
-        let layout = load_layout(conn, table)?;
-        let new_cols: Option<Vec<String>> = layout.map(|(_, old_cols)| {
-            info.cols
-                .iter()
-                .filter(|c| !old_cols.contains(c))
-                .cloned()
-                .collect()
-        });
+        let new_cols = added_columns(&info, load_layout(conn, table)?);
         backfill_incremental(conn, shared, &info, alter, new_cols.as_deref())?;
     }
     store_layout(conn, &info)
@@ -407,6 +400,21 @@ pub(crate) fn store_layout(conn: &Connection, info: &TableInfo) -> Result<()> {
 }
 
 /// The layout stored by [`store_layout`]: (primary-key columns, other columns).
+/// The columns of `info` that the stored layout (from [`load_layout`]) did not have; `None`
+/// when no layout was stored.
+pub(crate) fn added_columns(
+    info: &TableInfo,
+    layout: Option<(Vec<String>, Vec<String>)>,
+) -> Option<Vec<String>> {
+    layout.map(|(_, old_cols)| {
+        info.cols
+            .iter()
+            .filter(|c| !old_cols.contains(c))
+            .cloned()
+            .collect()
+    })
+}
+
 pub(crate) fn load_layout(
     conn: &Connection,
     table: &str,
