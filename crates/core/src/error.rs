@@ -75,6 +75,24 @@ pub enum Error {
         /// Message naming the file, with SQLite's message.
         message: String,
     },
+    /// A sync frame is malformed, truncated, of an unknown kind, or arrives when the protocol
+    /// does not expect it.
+    #[error("{0}")]
+    Protocol(String),
+    /// The peer speaks another version of the sync protocol.
+    #[error("{0}")]
+    ProtocolVersion(String),
+    /// The sync server refused the token for this room.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// An error the sync peer reported in an error frame, with the peer's code.
+    #[error("{message}")]
+    Remote {
+        /// The peer's stable error code.
+        code: String,
+        /// The peer's message.
+        message: String,
+    },
 }
 
 impl Error {
@@ -109,12 +127,19 @@ impl Error {
                 extended_code,
                 message: format!("{at}: {message}"),
             },
+            Error::Protocol(m) => Error::Protocol(format!("{at}: {m}")),
+            Error::ProtocolVersion(m) => Error::ProtocolVersion(format!("{at}: {m}")),
+            Error::Unauthorized(m) => Error::Unauthorized(format!("{at}: {m}")),
+            Error::Remote { code, message } => Error::Remote {
+                code,
+                message: format!("{at}: {message}"),
+            },
             Error::Closed => Error::Closed,
         }
     }
 
     /// Stable code for this error, e.g. `SQLITE_CONSTRAINT` or `BAD_PARAMS`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             Error::Sqlite { extended_code, .. } => result_codes::primary_name(*extended_code),
             Error::BadParams(_) => "BAD_PARAMS",
@@ -131,6 +156,10 @@ impl Error {
             Error::MigrationName(_) => "MIGRATION_NAME",
             Error::MigrationChanged(_) => "MIGRATION_CHANGED",
             Error::MigrationFailed { .. } => "MIGRATION_FAILED",
+            Error::Protocol(_) => "PROTOCOL_ERROR",
+            Error::ProtocolVersion(_) => "PROTOCOL_VERSION",
+            Error::Unauthorized(_) => "UNAUTHORIZED",
+            Error::Remote { code, .. } => code,
         }
     }
 

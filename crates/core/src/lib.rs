@@ -10,6 +10,8 @@
 //!   replicated tables, change rows, `crsql_*` SQL functions.
 //! - [`schema`]: schema versioning: declarative schemas hashed with `cryb64` (automigrate,
 //!   reset), ordered `<unix-ts>_<name>.sql` migrations, `schema_info`.
+//! - [`sync`]: the sans-IO sync protocol: binary frames, the client and server sessions that
+//!   apply inbound chunks with their cursor in one transaction.
 //! - [`change_feed`]: the rows each committed transaction changed (reactivity).
 //! - [`read_set`]: the tables a query reads (live queries).
 //! - [`error`]: the one error type, each variant with a stable string code that the JS boundary
@@ -27,6 +29,7 @@ pub mod params;
 pub mod read_set;
 pub mod result_codes;
 pub mod schema;
+pub mod sync;
 
 pub use crdt::{apply_changes, changes_since, ApplyStats, Change};
 pub use error::{Error, Result};

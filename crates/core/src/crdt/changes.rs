@@ -19,7 +19,9 @@ use super::Change;
 use crate::error::Result;
 use rusqlite::Connection;
 
-fn table_query(info: &TableInfo, exclude: bool) -> String {
+/// `SELECT <the nine change columns> FROM <clock> ... WHERE <cond>` for one table; `?3` must be
+/// bound to this database's site id.
+pub(super) fn table_select(info: &TableInfo, cond: &str) -> String {
     let clock = clock_ident(&info.name);
     let tbl = quote_ident(&info.name);
     let (join, cid, val) = if info.cols.is_empty() {
@@ -47,11 +49,6 @@ fn table_query(info: &TableInfo, exclude: bool) -> String {
             format!("CASE c.col_name {cases} ELSE NULL END"),
         )
     };
-    let filter = if exclude {
-        " AND coalesce(s.site_id, ?3) IS NOT ?2"
-    } else {
-        ""
-    };
     format!(
         "SELECT {name} AS tbl, c.key AS pk, {cid} AS cid, {val} AS val, c.col_version AS col_version, \
          c.db_version AS db_version, coalesce(s.site_id, ?3) AS site_id, \
@@ -59,9 +56,18 @@ fn table_query(info: &TableInfo, exclude: bool) -> String {
          FROM {clock} AS c {join} \
          LEFT JOIN {clock} AS cl ON cl.key = c.key AND cl.col_name = '-1' \
          LEFT JOIN crsql_site_id AS s ON s.ordinal = c.site_id \
-         WHERE c.db_version > ?1{filter}",
+         WHERE {cond}",
         name = quote_str(&info.name),
     )
+}
+
+fn table_query(info: &TableInfo, exclude: bool) -> String {
+    let filter = if exclude {
+        " AND coalesce(s.site_id, ?3) IS NOT ?2"
+    } else {
+        ""
+    };
+    table_select(info, &format!("c.db_version > ?1{filter}"))
 }
 
 fn build_query(conn: &Connection, exclude: bool) -> Result<String> {
@@ -105,17 +111,22 @@ pub fn changes_since(
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(Change {
-            table: r.get(0)?,
-            pk: r.get(1)?,
-            cid: r.get(2)?,
-            val: crate::exec::owned(r.get_ref(3)?),
-            col_version: r.get(4)?,
-            db_version: r.get(5)?,
-            site_id: r.get(6)?,
-            cl: r.get(7)?,
-            seq: r.get(8)?,
-        });
+        out.push(read_change(r)?);
     }
     Ok(out)
+}
+
+/// A [`Change`] from a row of [`table_select`].
+pub(super) fn read_change(r: &rusqlite::Row<'_>) -> Result<Change> {
+    Ok(Change {
+        table: r.get(0)?,
+        pk: r.get(1)?,
+        cid: r.get(2)?,
+        val: crate::exec::owned(r.get_ref(3)?),
+        col_version: r.get(4)?,
+        db_version: r.get(5)?,
+        site_id: r.get(6)?,
+        cl: r.get(7)?,
+        seq: r.get(8)?,
+    })
 }

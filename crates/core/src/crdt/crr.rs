@@ -12,7 +12,7 @@
 //!   site_id INTEGER NOT NULL DEFAULT 0,   -- ordinal in crsql_site_id; 0 = this database
 //!   seq INTEGER NOT NULL,
 //!   PRIMARY KEY (key, col_name)) WITHOUT ROWID, STRICT;
-//! CREATE INDEX "<t>__crsql_clock_dbv_idx" ON "<t>__crsql_clock" (db_version);
+//! CREATE INDEX "<t>__crsql_clock_dbv_idx" ON "<t>__crsql_clock" (db_version, seq);
 //! ```
 //!
 //! Triggers (`<t>__crsql_itrig`/`_utrig`/`_dtrig`, `WHEN crsql_internal_sync_bit() = 0`) are plain
@@ -112,7 +112,7 @@ pub(crate) fn create_crr(
            key BLOB NOT NULL, col_name TEXT NOT NULL, col_version INTEGER NOT NULL,
            db_version INTEGER NOT NULL, site_id INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL,
            PRIMARY KEY (key, col_name)) WITHOUT ROWID, STRICT;
-         CREATE INDEX IF NOT EXISTS {idx} ON {clock} (db_version);",
+         CREATE INDEX IF NOT EXISTS {idx} ON {clock} (db_version, seq);",
         idx = quote_ident(&format!("{table}{CLOCK_SUFFIX}_dbv_idx")),
     ))?;
     recreate_triggers(conn, &info)?;

@@ -26,13 +26,15 @@
 //! - `crr`: clock tables, local-write triggers, backfill ([`as_crr`]);
 //! - `alter`: [`begin_alter`] / [`commit_alter`], [`as_table`];
 //! - `changes`: [`changes_since`];
+//! - `page`: [`changes_page`] / [`count_changes`] behind a [`Cursor`], and per-peer cursors in
+//!   `crsql_tracked_peers` ([`peer_cursor`], [`set_peer_cursor`]) for the sync protocol;
 //! - `plan`, `merge`: validating and grouping incoming changes; [`apply_changes`],
 //!   [`compare_values`];
 //! - `state`, `functions`: per-connection state (site id, db_version, seq, sync bit) and the
 //!   `crsql_*` SQL functions.
 //!
 //! Metadata: `crsql_master` (key/value), `crsql_site_id` (site ids by ordinal; ordinal 0 is this
-//! database), `crsql_tracked_peers` (as in cr-sqlite, for apps that use it), and one
+//! database), `crsql_tracked_peers` (as in cr-sqlite; the sync cursors), and one
 //! `<table>__crsql_clock` per crr. [`is_metadata_table`] tells them apart from user tables.
 //!
 //! [`init`] installs the connection's commit and rollback hooks (db_version bookkeeping, as
@@ -45,6 +47,7 @@ mod crr;
 mod functions;
 mod merge;
 pub mod pack;
+mod page;
 mod plan;
 mod state;
 mod tables;
@@ -53,6 +56,10 @@ pub use alter::{as_table, begin_alter, commit_alter, is_replicated};
 pub use changes::changes_since;
 pub use crr::as_crr;
 pub use merge::{apply_changes, compare_values};
+pub use page::{
+    changes_page, count_changes, peer_cursor, peer_cursors, set_peer_cursor, Cursor, Page,
+    SiteFilter,
+};
 pub use tables::is_metadata_table;
 
 use crate::error::Result;

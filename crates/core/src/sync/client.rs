@@ -1,0 +1,226 @@
+//! The client end of a sync connection.
+//!
+//! One [`ClientSession`] per connection attempt: make one, send [`ClientSession::hello`], feed
+//! every received frame to [`ClientSession::handle`], call [`ClientSession::pump`] after local
+//! commits, and drop it when the connection closes. Everything that must survive a reconnect
+//! (the cursor of what the server sent) lives in the database.
+
+use super::frame::{Changes, Frame, Hello};
+use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW};
+use crate::crdt::{self, Cursor, SiteFilter};
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+
+/// What a client asks for when it joins.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Room to join.
+    pub room: String,
+    /// Token for the server's `Authenticator`.
+    pub token: Option<String>,
+    /// Change rows per inbound and outbound chunk (the server may lower it).
+    pub chunk_size: u32,
+    /// Unacknowledged outbound chunks allowed in flight.
+    pub window: usize,
+}
+
+impl ClientConfig {
+    /// A configuration for `room` with default chunk size and window.
+    pub fn new(room: impl Into<String>) -> Self {
+        ClientConfig {
+            room: room.into(),
+            token: None,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            window: DEFAULT_WINDOW,
+        }
+    }
+}
+
+/// What handling one frame produced.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ClientOutput {
+    /// Encoded frames to send, in order.
+    pub send: Vec<Vec<u8>>,
+    /// Change rows this frame made the database apply (0 for other frames).
+    pub received_rows: usize,
+    /// Whether a committed transaction changed the database (reactivity has rows to announce).
+    pub committed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    New,
+    AwaitWelcome,
+    Joined,
+}
+
+/// State of one client connection.
+#[derive(Debug)]
+pub struct ClientSession {
+    cfg: ClientConfig,
+    state: State,
+    server_site: [u8; 16],
+    /// Local changes up to here were sent.
+    sent: Cursor,
+    /// Outbound `Changes` frames not acknowledged yet.
+    in_flight: usize,
+    /// The last outbound page reached the end of the local changes.
+    outbound_complete: bool,
+    caught_up: bool,
+    total: u64,
+    applied: u64,
+}
+
+impl ClientSession {
+    /// A session that will join `cfg.room`.
+    pub fn new(mut cfg: ClientConfig) -> Self {
+        if cfg.chunk_size == 0 {
+            cfg.chunk_size = DEFAULT_CHUNK_SIZE;
+        }
+        cfg.window = cfg.window.max(1);
+        ClientSession {
+            cfg,
+            state: State::New,
+            server_site: [0; 16],
+            sent: Cursor::START,
+            in_flight: 0,
+            outbound_complete: false,
+            caught_up: false,
+            total: 0,
+            applied: 0,
+        }
+    }
+
+    /// The `Hello` frame to send first: site id, schema and the stored cursors.
+    pub fn hello(&mut self, conn: &Connection) -> Result<Vec<u8>> {
+        let cursors = crdt::peer_cursors(conn)?
+            .into_iter()
+            .filter_map(|(site, c)| <[u8; 16]>::try_from(site.as_slice()).ok().map(|s| (s, c)))
+            .collect();
+        let hello = Hello {
+            room: self.cfg.room.clone(),
+            site_id: crdt::site_id(conn)?,
+            schema: schema_id(conn)?,
+            cursors,
+            token: self.cfg.token.clone(),
+            chunk_size: self.cfg.chunk_size,
+        };
+        self.state = State::AwaitWelcome;
+        Ok(Frame::Hello(hello).encode())
+    }
+
+    /// Handles one received frame. An `Error` frame from the server comes back as
+    /// `Err(Error::Remote{..})` with the server's code; a frame the protocol does not allow
+    /// here is a `PROTOCOL_ERROR`. After an error, drop the session and close the connection.
+    pub fn handle(&mut self, conn: &Connection, bytes: &[u8]) -> Result<ClientOutput> {
+        let frame = Frame::decode(bytes)?;
+        let mut out = ClientOutput::default();
+        match (self.state, frame) {
+            (_, Frame::Error(e)) => {
+                return Err(Error::Remote {
+                    code: e.code,
+                    message: e.message,
+                })
+            }
+            (State::AwaitWelcome, Frame::Welcome(w)) => {
+                self.server_site = w.server_site;
+                self.sent = w.your_cursor;
+                self.total = w.total;
+                self.state = State::Joined;
+                self.cfg.chunk_size = w.chunk_size.clamp(1, self.cfg.chunk_size);
+                out.send = self.pump(conn)?;
+            }
+            (State::Joined, Frame::Changes(c)) => {
+                out.received_rows = c.rows.len();
+                out.committed = self.apply(conn, &c)?;
+                if !self.caught_up {
+                    self.applied += c.rows.len() as u64;
+                    self.total = self.total.max(self.applied);
+                }
+                out.send.push(Frame::Ack(c.last).encode());
+            }
+            (State::Joined, Frame::Ack(_)) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                out.send = self.pump(conn)?;
+            }
+            (State::Joined, Frame::CaughtUp) => {
+                self.caught_up = true;
+                self.total = self.applied;
+            }
+            (state, f) => {
+                return Err(Error::Protocol(format!(
+                    "unexpected {} frame from the server ({state:?})",
+                    f.kind()
+                )))
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, conn: &Connection, c: &Changes) -> Result<bool> {
+        in_transaction(conn, || {
+            let stats = crdt::apply_changes(conn, &c.rows)?;
+            crdt::set_peer_cursor(conn, &self.server_site, c.last)?;
+            Ok(stats.applied > 0)
+        })
+    }
+
+    /// Frames carrying local changes not sent yet, as many as the window allows. Call it after
+    /// local commits (it returns nothing before the server's `Welcome`).
+    pub fn pump(&mut self, conn: &Connection) -> Result<Vec<Vec<u8>>> {
+        let mut frames = Vec::new();
+        if self.state != State::Joined {
+            return Ok(frames);
+        }
+        while self.in_flight < self.cfg.window {
+            let page = crdt::changes_page(
+                conn,
+                self.sent,
+                self.cfg.chunk_size as usize,
+                SiteFilter::Local,
+            )?;
+            self.outbound_complete = page.complete;
+            if !page.changes.is_empty() {
+                frames.push(
+                    Frame::Changes(Changes {
+                        rows: page.changes,
+                        last: page.next,
+                    })
+                    .encode(),
+                );
+                self.in_flight += 1;
+            }
+            self.sent = page.next;
+            if page.complete {
+                break;
+            }
+        }
+        Ok(frames)
+    }
+
+    /// Whether the server's `Welcome` arrived.
+    pub fn joined(&self) -> bool {
+        self.state == State::Joined
+    }
+
+    /// Whether everything the server held at join time was received and every local change
+    /// sent so far was acknowledged.
+    pub fn up_to_date(&self) -> bool {
+        self.caught_up && self.in_flight == 0 && self.outbound_complete
+    }
+
+    /// Whether the join-time backlog from the server was fully received.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up
+    }
+
+    /// Initial-sync progress: `(applied, total)` change rows.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.applied, self.total)
+    }
+
+    /// The room database's site id (zero before `Welcome`).
+    pub fn server_site(&self) -> [u8; 16] {
+        self.server_site
+    }
+}

@@ -1,0 +1,105 @@
+//! The sync protocol, sans-IO: frames in, frames out, changes applied in between.
+//!
+//! A client database and a room database on the server converge by exchanging [`Frame`]s over
+//! any ordered, reliable transport (the worker and the server use WebSockets; the tests use
+//! queues). This module never touches a socket: [`ClientSession`] and [`ServerSession`] take
+//! the bytes of a received frame plus the database [`rusqlite::Connection`], apply what must be
+//! applied, and return the encoded frames to send.
+//!
+//! ```text
+//! client                                   server (room database)
+//!   Hello {room, site, schema, cursors, token, chunk}  ->
+//!                                        <-  Welcome {server site, your cursor, total}
+//!   Changes {local rows after your cursor} ->          (applied + cursor stored, one tx)
+//!                                        <-  Ack {cursor}
+//!                                        <-  Changes {rows after my cursor, not yours}
+//!   (applied + cursor stored, one tx)
+//!   Ack {cursor}                          ->
+//!                                        <-  CaughtUp         (join-time state all sent)
+//!   ... both directions keep streaming as either side commits ...
+//!                                        <-  Error {code, message}   (then close)
+//! ```
+//!
+//! Rules:
+//! - Change rows are cr-sqlite change rows ([`crate::crdt::Change`]); cursors are
+//!   `(db_version, seq)` positions in the sender's change stream ([`crate::crdt::Cursor`]).
+//! - Every received `Changes` frame is applied in one transaction that also stores the
+//!   sender's cursor in `crsql_tracked_peers`: a crash at any instant leaves either the whole
+//!   chunk with its cursor or neither, and the next `Hello`/`Welcome` resumes right after the
+//!   last committed chunk. Merging is idempotent, so a resent chunk changes nothing.
+//! - Flow control: at most `window` unacknowledged `Changes` frames per direction, so memory
+//!   on both ends is bounded by `window × chunk size`, never by the backlog.
+//! - The server counts the rows it will send at join time (`Welcome.total`) so the client can
+//!   report exact `{applied, total}` progress, and says `CaughtUp` when it has sent them.
+//! - Both ends must hold the same schema ([`SchemaId`]: declarative name + version, or the
+//!   last migration applied); a mismatch is a `SCHEMA_MISMATCH` error frame naming both.
+//!
+//! Modules: `wire` (varints, bounded reader), `frame` ([`Frame`] encode/decode), `client`,
+//! `server`.
+
+mod client;
+mod frame;
+mod server;
+mod wire;
+
+pub use client::{ClientConfig, ClientOutput, ClientSession};
+pub use frame::{
+    Changes, ErrorFrame, Frame, Hello, SchemaId, Welcome, MAGIC, MAX_VERSION, PROTOCOL_VERSION,
+};
+pub use server::{Rejection, ServerOptions, ServerOutput, ServerSession};
+
+use crate::error::Result;
+use crate::schema::{migration_timestamp, schema_info};
+use rusqlite::Connection;
+
+/// Default change rows per chunk.
+pub const DEFAULT_CHUNK_SIZE: u32 = 1024;
+/// Default number of unacknowledged `Changes` frames in flight per direction.
+pub const DEFAULT_WINDOW: usize = 4;
+
+/// The schema identity a database presents when it joins a room: the declarative schema's
+/// name and version when one was applied, else `migrations` and the timestamp of the newest
+/// migration applied, else an empty name and version 0.
+pub fn schema_id(conn: &Connection) -> Result<SchemaId> {
+    let info = schema_info(conn)?;
+    if let (Some(name), Some(version)) = (info.name, info.version) {
+        return Ok(SchemaId { name, version });
+    }
+    let newest = info
+        .migrations
+        .iter()
+        .filter_map(|(file, _)| migration_timestamp(file).ok())
+        .max();
+    Ok(match newest {
+        Some(ts) => SchemaId {
+            name: "migrations".into(),
+            version: i64::try_from(ts).unwrap_or(i64::MAX),
+        },
+        None => SchemaId::default(),
+    })
+}
+
+/// Runs `f` in a transaction (`BEGIN IMMEDIATE` ... `COMMIT`), rolling back on error.
+fn in_transaction<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        return Err(crate::error::Error::Internal(
+            "sync: a transaction is already open on the connection".into(),
+        ));
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f() {
+        Ok(v) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
