@@ -1,14 +1,22 @@
-//! `synqlite-server`: command line entry point. Subcommands:
+//! `synqlite-server`: command line entry point.
+//!
+//! - `synqlite-server [--data data] [--schema schema] [--listen 127.0.0.1:8080] [--dev]
+//!   [--token-secret S] [--max-frame-bytes N] [--synchronous normal|full]
+//!   [--log-format pretty|json]`: run the sync server (WebSocket at `/sync`);
+//! - `token --room R --secret S [--ttl-secs N]`: print an HMAC room token;
+//! - `seed --data D --schema S --room R --rows N [--table T]`: add generated rows to a room;
 //! - `migrate new <name> [--dir schema]`: create `<dir>/<unix-ts>_<name>.sql`;
 //! - `migrate check [--dir schema]`: check names, order and idempotence of `<dir>/*.sql`.
 //!
 //! Exit status: 0 on success, 1 when `check` finds problems or an operation fails, 2 for
 //! usage errors.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use synqlite_server::migrate;
+use std::sync::Arc;
+use synqlite_server::{migrate, Config, HmacTokens, Synchronous};
 
 #[derive(Parser)]
 #[command(
@@ -18,11 +26,83 @@ use synqlite_server::migrate;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SyncLevel {
+    Normal,
+    Full,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Folder of the room databases (one `<room>.db` each).
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Folder of the ordered migrations every room gets (the clients' schema).
+    #[arg(long, default_value = "schema")]
+    schema: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Enable the development endpoints (seed, rows, stats) with permissive CORS.
+    #[arg(long)]
+    dev: bool,
+    /// Require HMAC room tokens signed with this secret (see `token`).
+    #[arg(long, env = "SYNQLITE_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    max_frame_bytes: usize,
+    /// How hard room databases sync to disk.
+    #[arg(long, value_enum, default_value = "normal")]
+    synchronous: SyncLevel,
+    /// Log format (filter with RUST_LOG, default info).
+    #[arg(long, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print an HMAC token granting one room (for servers run with --token-secret).
+    Token {
+        /// The room the token grants.
+        #[arg(long)]
+        room: String,
+        /// The server's secret.
+        #[arg(long, env = "SYNQLITE_TOKEN_SECRET", hide_env_values = true)]
+        secret: String,
+        /// Validity in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl_secs: u64,
+    },
+    /// Add generated rows to a room's table (offline; the server may be stopped).
+    Seed {
+        /// Folder of the room databases.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+        /// Folder of the ordered migrations.
+        #[arg(long, default_value = "schema")]
+        schema: PathBuf,
+        /// The room.
+        #[arg(long)]
+        room: String,
+        /// Rows to add.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+        /// The table (songs get plausible songs; others a value per column type).
+        #[arg(long, default_value = "songs")]
+        table: String,
+    },
     /// Ordered schema migrations (`<unix-ts>_<name>.sql` files).
     Migrate {
         #[command(subcommand)]
@@ -51,15 +131,112 @@ enum Migrate {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Migrate { action } => match run_migrate(action) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
+    let result = match cli.command {
+        Some(Command::Migrate { action }) => run_migrate(action).map_err(|e| e.to_string()),
+        Some(Command::Token {
+            room,
+            secret,
+            ttl_secs,
+        }) => {
+            if !synqlite_server::rooms::valid_room(&room) {
+                Err(synqlite_server::ServerError::InvalidRoom(room).to_string())
+            } else {
+                println!("{}", HmacTokens::new(secret).token_for(&room, ttl_secs));
+                Ok(ExitCode::SUCCESS)
             }
-        },
+        }
+        Some(Command::Seed {
+            data,
+            schema,
+            room,
+            rows,
+            table,
+        }) => runtime().and_then(|rt| rt.block_on(seed(data, schema, room, rows, table))),
+        None => runtime().and_then(|rt| rt.block_on(serve(cli.serve))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+async fn seed(
+    data: PathBuf,
+    schema: PathBuf,
+    room: String,
+    rows: usize,
+    table: String,
+) -> Result<ExitCode, String> {
+    let migrations = migrate::load_dir(&schema).map_err(|e| e.to_string())?;
+    let rooms = synqlite_server::rooms::Rooms::new(data, migrations, Synchronous::Normal)
+        .map_err(|e| e.to_string())?;
+    let r = rooms.get(&room).await.map_err(|e| e.to_string())?;
+    let changes = r
+        .with(move |conn| synqlite_server::dev::seed_rows(conn, &table, rows))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    rooms.close_all().await;
+    println!("seeded {rows} rows into room {room}; it holds {changes} change rows");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match args.log_format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let mut config = Config::new(args.data, args.schema);
+    config.dev = args.dev;
+    config.max_frame_bytes = args.max_frame_bytes;
+    config.synchronous = match args.synchronous {
+        SyncLevel::Normal => Synchronous::Normal,
+        SyncLevel::Full => Synchronous::Full,
+    };
+    if let Some(secret) = args.token_secret {
+        config.auth = Arc::new(HmacTokens::new(secret));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    synqlite_server::serve(config, listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_migrate(action: Migrate) -> Result<ExitCode, migrate::MigrateError> {

@@ -1,0 +1,132 @@
+//! Who may join which room: the [`Authenticator`] hook, allow-all by default, and HMAC-signed
+//! room tokens ([`HmacTokens`], enabled by `--token-secret`).
+//!
+//! A token is `v1.<expiry unix seconds>.<room, base64url>.<HMAC-SHA256, base64url>`, the MAC
+//! taken with the server's secret over `v1.<expiry>.<room>`. Mint one with
+//! `synqlite-server token --room <room> --secret <secret>`.
+
+use crate::error::ServerError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Decides whether a connection may join a room.
+pub trait Authenticator: Send + Sync + 'static {
+    /// `Ok(())` lets the client with `token` join `room`; an error is sent to it
+    /// (`UNAUTHORIZED`) before the connection closes.
+    fn authenticate(&self, token: Option<&str>, room: &str) -> Result<(), ServerError>;
+}
+
+/// Lets everyone into every room (the default).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllowAll;
+
+impl Authenticator for AllowAll {
+    fn authenticate(&self, _token: Option<&str>, _room: &str) -> Result<(), ServerError> {
+        Ok(())
+    }
+}
+
+/// Room tokens signed with a shared secret.
+#[derive(Clone)]
+pub struct HmacTokens {
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for HmacTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacTokens { secret: <hidden> }")
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl HmacTokens {
+    /// Tokens signed with `secret`.
+    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
+        HmacTokens {
+            secret: secret.into(),
+        }
+    }
+
+    fn mac(&self, expiry: u64, room: &str) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(format!("v1.{expiry}.{room}").as_bytes());
+        mac
+    }
+
+    /// A token for `room` valid until `expiry` (unix seconds).
+    pub fn token(&self, room: &str, expiry: u64) -> String {
+        let sig = self.mac(expiry, room).finalize().into_bytes();
+        format!("v1.{expiry}.{}.{}", B64.encode(room), B64.encode(sig))
+    }
+
+    /// A token for `room` valid for `ttl_secs` from now.
+    pub fn token_for(&self, room: &str, ttl_secs: u64) -> String {
+        self.token(room, now().saturating_add(ttl_secs))
+    }
+}
+
+impl Authenticator for HmacTokens {
+    fn authenticate(&self, token: Option<&str>, room: &str) -> Result<(), ServerError> {
+        let bad = |why: &str| ServerError::Unauthorized(format!("room {room:?}: {why}"));
+        let token = token.ok_or_else(|| bad("a token is required"))?;
+        let parts: Vec<&str> = token.split('.').collect();
+        let [version, expiry, token_room, sig] = parts[..] else {
+            return Err(bad("malformed token"));
+        };
+        if version != "v1" {
+            return Err(bad("unknown token version"));
+        }
+        let expiry: u64 = expiry.parse().map_err(|_| bad("malformed token"))?;
+        let token_room = B64
+            .decode(token_room)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| bad("malformed token"))?;
+        let sig = B64.decode(sig).map_err(|_| bad("malformed token"))?;
+        // Check the signature (constant time) before saying anything about its content.
+        self.mac(expiry, &token_room)
+            .verify_slice(&sig)
+            .map_err(|_| bad("invalid token signature"))?;
+        if token_room != room {
+            return Err(bad("the token is for another room"));
+        }
+        if expiry <= now() {
+            return Err(bad("the token has expired"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_grant_their_room_until_expiry() {
+        let t = HmacTokens::new("s3cret");
+        let ok = t.token_for("music", 60);
+        assert!(t.authenticate(Some(&ok), "music").is_ok());
+        let code = |r: Result<(), ServerError>| r.unwrap_err().code().to_owned();
+        assert_eq!(code(t.authenticate(Some(&ok), "other")), "UNAUTHORIZED");
+        assert_eq!(code(t.authenticate(None, "music")), "UNAUTHORIZED");
+        assert_eq!(code(t.authenticate(Some("v1.x"), "music")), "UNAUTHORIZED");
+        let expired = t.token("music", 1);
+        assert_eq!(
+            code(t.authenticate(Some(&expired), "music")),
+            "UNAUTHORIZED"
+        );
+        let forged = HmacTokens::new("other").token_for("music", 60);
+        assert_eq!(code(t.authenticate(Some(&forged), "music")), "UNAUTHORIZED");
+    }
+}

@@ -1,0 +1,203 @@
+//! Test helpers: an in-process server on a loopback port and WebSocket clients driven by the
+//! core's `ClientSession` over in-memory databases.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use synqlite_core::crdt;
+use synqlite_core::rusqlite::Connection;
+use synqlite_core::schema::apply_migrations;
+use synqlite_core::sync::{ClientConfig, ClientSession, Frame};
+use synqlite_server::{migrate, Config};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ITEMS: &str =
+    "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY NOT NULL, v TEXT);\n\
+                         SELECT crsql_as_crr('items');\n";
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A running in-process server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    pub schema: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server whose rooms get `migration` (one file); `tweak` adjusts the config.
+    pub async fn start(migration: &str, tweak: impl FnOnce(&mut Config)) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = dir.path().join("schema");
+        std::fs::create_dir_all(&schema).unwrap();
+        std::fs::write(schema.join("1700000000_init.sql"), migration).unwrap();
+        let data = dir.path().join("data");
+        let mut config = Config::new(&data, &schema);
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            synqlite_server::serve(config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            addr,
+            data,
+            schema,
+            stop: Some(tx),
+            task,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/sync", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.task).await.unwrap();
+    }
+
+    /// Opens the room's database file directly (read-only use in tests).
+    pub fn room_db(&self, room: &str) -> Connection {
+        open_room_file(&self.data, room)
+    }
+}
+
+pub fn open_room_file(data: &Path, room: &str) -> Connection {
+    let mut c = Connection::open(data.join(format!("{room}.db"))).unwrap();
+    crdt::init(&mut c).unwrap();
+    c
+}
+
+/// An in-memory client database with the server's migrations.
+pub fn client_db(schema: &Path) -> Connection {
+    let mut c = Connection::open_in_memory().unwrap();
+    crdt::init(&mut c).unwrap();
+    apply_migrations(&c, &migrate::load_dir(schema).unwrap()).unwrap();
+    c
+}
+
+pub fn count(c: &Connection, table: &str) -> i64 {
+    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+pub async fn connect(url: &str) -> Ws {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// Next binary frame, or `None` when the connection closed.
+pub async fn next_frame(ws: &mut Ws) -> Option<Vec<u8>> {
+    loop {
+        match ws.next().await? {
+            Ok(Message::Binary(b)) => return Some(b.to_vec()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// Reads until the server sends an error frame; returns its code (and checks the close).
+pub async fn expect_error(ws: &mut Ws) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(20), next_frame(ws)).await {
+            Ok(Some(b)) => {
+                if let Ok(Frame::Error(e)) = Frame::decode(&b) {
+                    // The connection closes after the error frame.
+                    let closed =
+                        tokio::time::timeout(Duration::from_secs(10), next_frame(ws)).await;
+                    assert!(
+                        matches!(closed, Ok(None)),
+                        "connection still open after {}",
+                        e.code
+                    );
+                    return e.code;
+                }
+            }
+            Ok(None) => panic!("closed without an error frame"),
+            Err(_) => break,
+        }
+    }
+    panic!("no error frame");
+}
+
+pub async fn send(ws: &mut Ws, frames: Vec<Vec<u8>>) {
+    for f in frames {
+        ws.send(Message::Binary(f.into())).await.unwrap();
+    }
+}
+
+/// A syncing client: its database, session and socket.
+pub struct Client {
+    pub db: Connection,
+    pub session: ClientSession,
+    pub ws: Ws,
+}
+
+impl Client {
+    pub async fn join(url: &str, db: Connection, room: &str, token: Option<String>) -> Client {
+        let mut cfg = ClientConfig::new(room);
+        cfg.token = token;
+        let mut session = ClientSession::new(cfg);
+        let mut ws = connect(url).await;
+        let hello = session.hello(&db).unwrap();
+        send(&mut ws, vec![hello]).await;
+        Client { db, session, ws }
+    }
+
+    /// Handles the next frame (error if the server sent an error frame or closed); waits at
+    /// most `wait` for it.
+    pub async fn step(&mut self, wait: Duration) -> Result<(), String> {
+        // Only the read is cancelled by the timeout (it is cancel-safe); replies are always sent.
+        let Ok(next) = tokio::time::timeout(wait, next_frame(&mut self.ws)).await else {
+            return Ok(());
+        };
+        let Some(bytes) = next else {
+            return Err("closed".into());
+        };
+        let out = self
+            .session
+            .handle(&self.db, &bytes)
+            .map_err(|e| format!("{}: {e}", e.code()))?;
+        send(&mut self.ws, out.send).await;
+        Ok(())
+    }
+
+    /// Pumps local changes to the server.
+    pub async fn push(&mut self) {
+        let frames = self.session.pump(&self.db).unwrap();
+        send(&mut self.ws, frames).await;
+    }
+
+    /// Steps until `done(self)` holds (deadline 120 s).
+    pub async fn until(&mut self, mut done: impl FnMut(&Client) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done(self) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "client did not reach the expected state in time"
+            );
+            if let Err(e) = self.step(left.min(Duration::from_millis(200))).await {
+                panic!("client failed: {e}");
+            }
+        }
+    }
+}
