@@ -26,6 +26,7 @@ import { startServer, launch } from '../tests/e2e/harness.mjs';
 import { expect as expected, makeIds } from './common.mjs';
 import { runReactivity, REACTIVITY_WORKLOADS } from './reactivity-run.mjs';
 import { runCrdt, CRDT_WORKLOADS } from './crdt-run.mjs';
+import { runSync, SYNC_WORKLOADS } from './sync-run.mjs';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -217,6 +218,15 @@ async function main() {
       env.crdt = cr.detail;
       failures.push(...cr.failures);
     }
+    // Sync (sync-run.mjs): the real server on loopback, one more tab.
+    if (SYNC_WORKLOADS.some((n) => selected({ name: n }))) {
+      const sy = await runSync({
+        context: browser.context, url: server.url, log, reps: repsOverride, selected: (n) => selected({ name: n }),
+      });
+      results.push(...sy.entries);
+      env.sync = sy.detail;
+      failures.push(...sy.failures);
+    }
   } finally {
     await browser.close();
     await server.close();
@@ -310,6 +320,15 @@ async function main() {
         `anchor ${round(cr.sinceSetupMs.anchor, 0)} ms`);
     }
   }
+  const sy = env?.sync;
+  if (sy?.initial) {
+    const i = sy.initial;
+    console.log(`sync: anchor = ${sy.anchor} (the same ${i.changeRows} change rows, in its worker); synqlite: ` +
+      `${i.rowsPerSecond} rows/s (${i.changeRowsPerSecond} change rows/s) end to end, progress events per run ` +
+      `${i.progressEvents.join('/')}, peak worker wasm memory ${(i.peakWasmMemoryBytes / 2 ** 20).toFixed(1)} MiB; ` +
+      `anchor writes settled after ${i.anchorSettledMs.join('/')} ms`);
+  }
+  if (sy?.latency) console.log(`sync latency A -> server -> B: p95 ${sy.latency.p95} ms over ${sy.latency.samples} writes`);
   if (env?.engine) {
     for (const lib of LIBS) {
       const e = env.engine[lib];

@@ -348,7 +348,10 @@ impl Database {
 }
 
 impl Database {
-    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> synqlite_core::Result<T>) -> JsResult<T> {
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> synqlite_core::Result<T>,
+    ) -> JsResult<T> {
         let guard = self.open.borrow();
         let open = guard.as_ref().ok_or_else(|| to_js(Error::Closed))?;
         js(f(&open.conn))

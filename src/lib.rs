@@ -11,6 +11,8 @@ mod errors;
 mod idb_vfs;
 mod mem;
 mod storage;
+mod sync;
 mod values;
 
 pub use database::Database;
+pub use sync::SyncSession;

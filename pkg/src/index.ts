@@ -13,6 +13,7 @@
 import { coalesced } from './coalesce.js';
 import { SynqliteError } from './errors.js';
 import { ChangeHub, type ChangeListener, type Unsubscribe } from './reactivity.js';
+import { Sync, type SyncOptions } from './sync.js';
 import type {
   Call,
   Change,
@@ -31,6 +32,8 @@ import type {
 export { SynqliteError } from './errors.js';
 export type { Change, ChangeTuple, ExecResult, SqlParams, SqlValue, StorageKind } from './protocol.js';
 export { storage } from './storage.js';
+export { Sync } from './sync.js';
+export type { SyncOptions, SyncProgress, SyncState, SyncStatus } from './sync.js';
 export type { ChangeListener, ChangeOp, ChangeSource, RowChange, Unsubscribe } from './reactivity.js';
 export type { PersistenceState, StorageEstimate } from './storage.js';
 
@@ -126,6 +129,7 @@ export class Database implements Queryable {
   private nextTx = 1;
   private closedError: SynqliteError | null = null;
   private closing: Promise<void> | null = null;
+  private readonly syncs = new Map<string, Sync>();
   private closeAck: (() => void) | null = null;
   private readonly hub: ChangeHub;
 
@@ -401,6 +405,33 @@ export class Database implements Queryable {
       stopped = true;
       off();
     };
+  }
+
+  /**
+   * Starts syncing this database with `room` on a synqlite server (or returns the running sync
+   * of this tab for that room). The sync runs in the tab that owns the database and survives
+   * that tab closing: another tab with a handle takes it over. Inbound changes are applied in
+   * chunks of `chunkSize` change rows, each one transaction together with the sync cursor, and
+   * fire change listeners with source `'sync'`; local writes are uploaded as they commit,
+   * including those made offline.
+   *
+   * ```ts
+   * const sync = db.sync({ url: 'ws://127.0.0.1:8080/sync', room: 'demo', token });
+   * sync.onProgress(({ applied, total }) => console.log(`${applied}/${total}`));
+   * sync.onStatus((status) => console.log(status)); // ... 'up-to-date'
+   * ```
+   */
+  sync(options: SyncOptions): Sync {
+    if (typeof options?.url !== 'string' || typeof options.room !== 'string' || options.room === '') {
+      throw new SynqliteError('INVALID_ARGUMENT', 'db.sync() needs { url, room }');
+    }
+    const key = `${options.room}@${options.url}`;
+    const running = this.syncs.get(key);
+    if (running) return running;
+    const s = new Sync(this.name, options, (op) => this.call(op), () => this.syncs.delete(key));
+    this.syncs.set(key, s);
+    void s.start();
+    return s;
   }
 
   /**

@@ -75,9 +75,43 @@ export type Op =
   | { op: 'schemaInfo' }
   | { op: 'changes'; since: number | bigint; excludeSite?: Uint8Array }
   | { op: 'applyChanges'; rows: ReadonlyArray<Change | ChangeTuple> }
+  | { op: 'stats' }
+  | { op: 'syncStart'; options: SyncOptionsWire }
+  | { op: 'syncStop'; url: string; room: string }
   | { op: 'begin' }
   | { op: 'commit' }
   | { op: 'rollback' };
+
+/** `db.sync()` options as they cross postMessage. */
+export interface SyncOptionsWire {
+  url: string;
+  room: string;
+  token?: string;
+  chunkSize?: number;
+}
+
+/** Where a sync stands. */
+export type SyncStatus = 'connecting' | 'syncing' | 'up-to-date' | 'offline' | 'error' | 'stopped';
+
+/** A sync's state, as the owner broadcasts it. */
+export interface SyncState {
+  status: SyncStatus;
+  /** Set when `status` is `'error'` (and for the last failure while `'offline'`). */
+  error?: { code: string; message: string };
+  /** Change rows of the current initial sync applied so far. */
+  applied: number;
+  /** Change rows the server announced for the current initial sync. */
+  total: number;
+}
+
+/** Owner worker -> every tab on `synqlite:<name>:sync`. */
+export type SyncMessage =
+  | ({ t: 'state'; key: string } & SyncState)
+  /** A new owner asks every tab that started a sync to start it again there. */
+  | { t: 'restart' };
+
+export const syncChannelName = (db: string): string => `synqlite:${db}:sync`;
+export const syncKey = (url: string, room: string): string => `${room}@${url}`;
 
 /** A call, optionally inside the transaction `tx` of its sender. */
 export type Call = Op & { id: number; tx?: number };

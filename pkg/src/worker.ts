@@ -17,6 +17,7 @@
  * On IndexedDB storage a call is answered only after its writes are durable.
  */
 import init, { Database as WasmDatabase } from '../wasm/synqlite.js';
+import { SyncManager } from './sync-worker.js';
 import {
   type Call,
   type ChangeMessage,
@@ -42,6 +43,8 @@ interface WorkerScope {
 const scope = self as unknown as WorkerScope;
 
 const OPEN_TIMEOUT_MS = 20_000;
+/** The wasm module's memory (for `stats`), once loaded. */
+let wasmMemory: WebAssembly.Memory | null = null;
 const workerId = crypto.randomUUID();
 
 function wireError(code: string, message: string): WireError {
@@ -75,6 +78,8 @@ interface Job {
   from: string;
   call: Call;
   reply(r: Reply): void;
+  /** Internal work (the sync's frames) instead of a call. */
+  task?: (db: WasmDatabase) => Promise<void>;
 }
 
 interface ActiveTx {
@@ -90,11 +95,20 @@ class Executor {
   private running = false;
   private stopped = false;
   private idle: (() => void) | null = null;
+  /** The database's syncs (set right after construction). */
+  sync: SyncManager | null = null;
 
   constructor(
     private readonly db: WasmDatabase,
     private readonly announce: (message: ChangeMessage) => void,
   ) {}
+
+  /** Runs `task` when no tab's transaction is open, in order with the calls. */
+  task(task: (db: WasmDatabase) => Promise<void>): void {
+    if (this.stopped) return;
+    this.queue.push({ from: workerId, call: { id: -1, op: 'schemaInfo' }, reply: () => {}, task });
+    void this.pump();
+  }
 
   submit(job: Job): void {
     if (this.stopped) {
@@ -169,9 +183,17 @@ class Executor {
     }
   }
 
-  private async run({ from, call }: Job): Promise<Reply> {
+  private async run({ from, call, task }: Job): Promise<Reply> {
     const { id } = call;
     const db = this.db;
+    if (task) {
+      try {
+        await task(db);
+      } catch (e) {
+        console.error('synqlite: sync task failed', e);
+      }
+      return { id, ok: true, value: undefined };
+    }
     let value: unknown;
     let failure: WireError | null = null;
     try {
@@ -224,6 +246,17 @@ class Executor {
         case 'applyChanges':
           value = db.applyChanges(call.rows);
           break;
+        case 'stats':
+          // Wasm memory only grows: its size is the peak of the worker's wasm heap.
+          value = { wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? 0 };
+          break;
+        case 'syncStart':
+          if (!this.sync) throw Object.assign(new Error('the database is closing'), { code: 'CLOSED' });
+          value = this.sync.start(call.options);
+          break;
+        case 'syncStop':
+          value = this.sync?.stop(call.url, call.room) ?? { status: 'stopped', applied: 0, total: 0 };
+          break;
       }
     } catch (e) {
       failure = toWire(e);
@@ -234,7 +267,11 @@ class Executor {
       const durable = db.flush();
       if (durable) await durable;
       const txs = db.takeChanges() as WireRowChange[][];
-      if (txs.length > 0) this.announce({ from, source: call.op === 'applyChanges' ? 'sync' : 'call', txs });
+      if (txs.length > 0) {
+        this.announce({ from, source: call.op === 'applyChanges' ? 'sync' : 'call', txs });
+        // Committed local writes: upload them.
+        this.sync?.localCommitted();
+      }
     } catch (e) {
       // The writes were undone (IndexedDB refused them): nothing to announce.
       db.takeChanges();
@@ -333,7 +370,7 @@ class Node {
     this.role = 'owner';
     let db: WasmDatabase;
     try {
-      await init();
+      wasmMemory = (await init()).memory;
       db = await WasmDatabase.open(this.options.name, this.options.storage);
     } catch (e) {
       const error = toWire(e);
@@ -349,7 +386,9 @@ class Node {
       return false;
     }
     this.db = db;
-    this.executor = new Executor(db, (m) => this.changes.postMessage(m));
+    const executor = new Executor(db, (m) => this.changes.postMessage(m));
+    executor.sync = new SyncManager(this.options.name, (t) => executor.task(t), (m) => this.changes.postMessage(m));
+    this.executor = executor;
     this.ownerId = workerId;
     const storage = db.storage as StorageKind;
     this.siteId = db.siteId;
@@ -445,6 +484,8 @@ class Node {
     this.role = 'closing';
     this.lockAbort.abort();
     if (wasOwner && this.executor && this.db) {
+      this.executor.sync?.close();
+      this.executor.sync = null;
       await this.executor.stop();
       try {
         this.db.close();

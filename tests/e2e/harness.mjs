@@ -82,3 +82,73 @@ export async function openPage(context, base, page = 'app.html') {
   await tab.waitForFunction(() => window.synqliteReady === true);
   return tab;
 }
+
+/** The repository's `schema/` migrations as `{ name, sql }` (what the demo and server use). */
+export async function schemaMigrations(dir = join(ROOT, 'schema')) {
+  const { readdir } = await import('node:fs/promises');
+  const names = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  return Promise.all(names.map(async (name) => ({ name, sql: await readFile(join(dir, name), 'utf8') })));
+}
+
+/**
+ * Starts the real sync server (`target/debug/synqlite-server`, built if missing) on a free
+ * loopback port with a fresh data folder, the repository's `schema/` and the dev endpoints.
+ */
+export async function startSyncServer({ schema = join(ROOT, 'schema'), args = [] } = {}) {
+  const { spawn, execFileSync } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const { createServer: netServer } = await import('node:net');
+  const bin = join(ROOT, 'target/debug/synqlite-server');
+  if (!existsSync(bin)) execFileSync('cargo', ['build', '-q', '-p', 'synqlite-server'], { cwd: ROOT, stdio: 'inherit' });
+  const data = await mkdtemp(join(tmpdir(), 'synqlite-server-'));
+  const srv = netServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  const http = `http://127.0.0.1:${port}`;
+  let child;
+  const start = async () => {
+    child = spawn(bin, ['--data', data, '--schema', schema, '--listen', `127.0.0.1:${port}`, '--dev', ...args], {
+      stdio: ['ignore', 'ignore', process.env.DEBUG ? 'inherit' : 'ignore'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    });
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`${http}/healthz`)).ok) return;
+      } catch {
+        // not up yet
+      }
+      if (i > 300 || child.exitCode !== null) throw new Error('the sync server did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  await start();
+  const json = async (method, path) => {
+    const r = await fetch(`${http}${path}`, { method });
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
+  return {
+    url: `ws://127.0.0.1:${port}/sync`,
+    http,
+    seed: (room, rows, table = 'songs') => json('POST', `/rooms/${room}/seed?rows=${rows}&table=${table}`),
+    rows: (room, table) => json('GET', `/rooms/${room}/rows/${table}`),
+    stats: (room) => json('GET', `/rooms/${room}/stats`),
+    /** Stops the server (graceful) and starts it again on the same port and data. */
+    restart: async () => {
+      await stop();
+      await start();
+    },
+    stop,
+    async close() {
+      await stop();
+      await rm(data, { recursive: true, force: true });
+    },
+  };
+}

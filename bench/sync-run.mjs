@@ -1,0 +1,169 @@
+// The sync workloads of `node bench/run.mjs` (see README.md, "Sync"), against the real server
+// (target/release/synqlite-server, built if missing) on loopback:
+//   initial: a fresh OPFS database syncs a room of 50k rows x 5 columns (250k change rows) with
+//            db.sync(): time to 'up-to-date', rows/s, progress events, peak wasm memory of the
+//            worker; anchor: crsqlite-wasm 0.16 merging the same change rows in one transaction
+//            (in its worker, IndexedDB), the seeds' baseline;
+//   latency: two databases in sync with one room: exec() in A -> change listener in B, median.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { ensureCrsqliteBundle, crsqliteVersion } from './crsqlite-bundle.mjs';
+
+const ROOT = resolve(new URL('..', import.meta.url).pathname);
+const ROWS = 50_000;
+const REPS = 3;
+const LATENCY_SAMPLES = 50;
+const TARGET = 1 / 5; // >= 5x faster than the anchor
+// The crdt bench's 5-column table, so the anchor merges rows of the shape it is tuned for.
+const SCHEMA = `CREATE TABLE IF NOT EXISTS m (id INTEGER PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT, e BLOB);
+SELECT crsql_as_crr('m');
+`;
+const W = {
+  initial: 'sync: initial sync of 50k rows x 5 cols (250k change rows) from the server into a fresh OPFS db, db.sync() to up-to-date',
+  latency: 'sync: exec() in client A -> change listener in client B through the server (median of 50)',
+};
+export const SYNC_WORKLOADS = Object.values(W);
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const round = (x, d = 3) => (x == null || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
+
+async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function startServer(log) {
+  const bin = join(ROOT, 'target/release/synqlite-server');
+  if (!existsSync(bin)) {
+    log('sync: building target/release/synqlite-server');
+    execFileSync('cargo', ['build', '--release', '-q', '-p', 'synqlite-server'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'synqlite-bench-sync-'));
+  await mkdir(join(dir, 'schema'));
+  await writeFile(join(dir, 'schema', '1700000000_m.sql'), SCHEMA);
+  const port = await freePort();
+  const child = spawn(bin, ['--data', join(dir, 'data'), '--schema', join(dir, 'schema'), '--listen', `127.0.0.1:${port}`, '--dev'], {
+    stdio: 'ignore',
+    env: { ...process.env, RUST_LOG: 'warn' },
+  });
+  const http = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${http}/healthz`)).ok) break;
+    } catch {
+      // starting
+    }
+    if (i > 300) throw new Error('the sync server did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `ws://127.0.0.1:${port}/sync`,
+    http,
+    migrations: [{ name: '1700000000_m.sql', sql: SCHEMA }],
+    async close() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the selected sync workloads in a new tab of `context`; returns `{ entries, detail, failures }`. */
+export async function runSync({ context, url, log, selected, reps: repsOverride }) {
+  const entries = [];
+  const failures = [];
+  const version = await ensureCrsqliteBundle();
+  const anchorName = `crsqlite-wasm ${version ?? (await crsqliteVersion())} IndexedDB, merge in 1 tx`;
+  const detail = { anchor: anchorName };
+  const server = await startServer(log);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => log(`[sync page error] ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || process.env.DEBUG) log(`[sync console.${m.type()}] ${m.text()}`);
+  });
+  try {
+    await page.goto(`${url}/bench/sync.html`);
+    await page.waitForFunction(() => window.syncReady === true, null, { timeout: 30_000 });
+    const call = (fn, ...args) => page.evaluate(([fn, args]) => window.syncBench[fn](...args), [fn, args]);
+
+    if (selected(W.initial)) {
+      const seeded = await (await fetch(`${server.http}/rooms/bench/seed?rows=${ROWS}&table=m`, { method: 'POST' })).json();
+      const args = { url: server.url, room: 'bench', migrations: server.migrations, table: 'm' };
+      const reps = repsOverride ?? REPS;
+      const runs = [];
+      await call('initialSync', args); // warm-up
+      for (let i = 0; i < reps; i++) runs.push(await call('initialSync', args));
+      for (const r of runs) {
+        if (r.rows !== ROWS || r.changeRows !== seeded.changes) {
+          failures.push(`${W.initial}: synced ${r.rows} rows / ${r.changeRows} change rows, expected ${ROWS} / ${seeded.changes}`);
+        }
+      }
+      const prep = await call('prepareAnchor');
+      await call('anchorMerge', { limit: Math.round(prep.changeRows / 10) }); // warm-up
+      const anchorRuns = [];
+      for (let i = 0; i < Math.min(reps, 2); i++) anchorRuns.push(await call('anchorMerge'));
+      const ms = runs.map((r) => r.ms);
+      const ams = anchorRuns.map((r) => r.ms);
+      const e = {
+        workload: W.initial,
+        unit: 'ms',
+        synqlite: round(median(ms)),
+        anchor: anchorName,
+        anchor_value: round(median(ams)),
+        ratio: round(median(ms) / median(ams)),
+        _min: { synqlite: round(Math.min(...ms)), anchor: round(Math.min(...ams)) },
+        _reps: reps,
+        _targetText: '>= 5x faster',
+        _ok: median(ms) / median(ams) <= TARGET,
+      };
+      entries.push(e);
+      detail.initial = {
+        changeRows: seeded.changes,
+        rowsPerSecond: round(ROWS / (median(ms) / 1000), 0),
+        changeRowsPerSecond: round(seeded.changes / (median(ms) / 1000), 0),
+        progressEvents: runs.map((r) => r.progressEvents),
+        peakWasmMemoryBytes: Math.max(...runs.map((r) => r.wasmMemoryBytes)),
+        anchorSettledMs: anchorRuns.map((r) => round(r.settledMs, 1)),
+      };
+      log(`${W.initial}: synqlite ${e.synqlite} ms, anchor ${e.anchor_value} ms, ratio ${e.ratio}; ` +
+        `${detail.initial.rowsPerSecond} rows/s, progress events ${detail.initial.progressEvents.join('/')}, ` +
+        `peak wasm memory ${(detail.initial.peakWasmMemoryBytes / 2 ** 20).toFixed(1)} MiB`);
+    }
+
+    if (selected(W.latency)) {
+      await call('latencySetup', { url: server.url, room: 'latency', migrations: server.migrations });
+      await call('latency', { samples: 5 }); // warm-up
+      const { ms } = await call('latency', { samples: repsOverride ?? LATENCY_SAMPLES });
+      const s = [...ms].sort((a, b) => a - b);
+      const e = {
+        workload: W.latency,
+        unit: 'ms',
+        synqlite: round(median(ms)),
+        anchor: null,
+        anchor_value: null,
+        ratio: null,
+        _min: { synqlite: round(s[0]) },
+        _reps: ms.length,
+      };
+      entries.push(e);
+      detail.latency = { p95: round(s[Math.floor(s.length * 0.95)] ?? s[s.length - 1]), samples: ms.length };
+      log(`${W.latency}: median ${e.synqlite} ms, p95 ${detail.latency.p95} ms`);
+    }
+    await call('stop');
+  } finally {
+    await page.close();
+    await server.close();
+  }
+  return { entries, detail, failures };
+}
