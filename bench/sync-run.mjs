@@ -1,5 +1,5 @@
 // The sync workloads of `node bench/run.mjs` (see README.md, "Sync"), against the real server
-// (target/release/synqlite-server, built if missing) on loopback:
+// (target/release/synqlite-server, built first) on loopback:
 //   initial: a fresh OPFS database syncs a room of 50k rows x 5 columns (250k change rows) with
 //            db.sync(): time to 'up-to-date', rows/s, progress events, peak wasm memory of the
 //            worker; anchor: crsqlite-wasm 0.16 merging the same change rows in one transaction
@@ -45,10 +45,9 @@ async function freePort() {
 
 async function startServer(log) {
   const bin = join(ROOT, 'target/release/synqlite-server');
-  if (!existsSync(bin)) {
-    log('sync: building target/release/synqlite-server');
-    execFileSync('cargo', ['build', '--release', '-q', '-p', 'synqlite-server'], { cwd: ROOT, stdio: 'inherit' });
-  }
+  // Up to date with the sources (a no-op when it is).
+  if (!existsSync(bin)) log('sync: building target/release/synqlite-server');
+  execFileSync('cargo', ['build', '--release', '-q', '-p', 'synqlite-server'], { cwd: ROOT, stdio: 'inherit' });
   const dir = await mkdtemp(join(tmpdir(), 'synqlite-bench-sync-'));
   await mkdir(join(dir, 'schema'));
   await writeFile(join(dir, 'schema', '1700000000_m.sql'), SCHEMA);

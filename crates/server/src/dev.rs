@@ -88,7 +88,8 @@ pub fn seed_rows(conn: &Connection, table: &str, n: usize) -> Result<u64, CoreEr
             } else if ty.contains("INT") {
                 "?2".to_owned()
             } else if ty.contains("REAL") || ty.contains("FLOA") || ty.contains("DOUB") {
-                "?2 * 0.5".to_owned()
+                // Never integral: some clients cannot bind an integral REAL as a REAL.
+                "?2 + 0.25".to_owned()
             } else if ty.contains("BLOB") {
                 "randomblob(16)".to_owned()
             } else {
