@@ -15,7 +15,7 @@ const waitStatus = (s, want) =>
 let kept = null; // the last synced database, for the change rows handed to crsqlite-wasm
 
 /** A fresh OPFS database syncs the room: time from db.sync() to 'up-to-date'. */
-async function initialSync({ url, room, migrations, table }) {
+async function initialSync({ url, room, migrations, table, chunkSize }) {
   if (kept) {
     await kept.db.close();
     await removeOpfs(['.synqlite', kept.name]);
@@ -24,7 +24,7 @@ async function initialSync({ url, room, migrations, table }) {
   const db = await openDatabase({ name, migrations, storage: 'opfs' });
   let progressEvents = 0;
   const t0 = performance.now();
-  const s = db.sync({ url, room });
+  const s = db.sync({ url, room, ...(chunkSize && { chunkSize }) });
   s.onProgress(() => progressEvents++);
   await waitStatus(s, 'up-to-date');
   const ms = performance.now() - t0;

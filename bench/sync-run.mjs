@@ -1,5 +1,5 @@
 // The sync workloads of `node bench/run.mjs` (see README.md, "Sync"), against the real server
-// (target/release/synqlite-server, built first) on loopback:
+// (target/server/synqlite-server: profile "server", built first) on loopback:
 //   initial: a fresh OPFS database syncs a room of 50k rows x 5 columns (250k change rows) with
 //            db.sync(): time to 'up-to-date', rows/s, progress events, peak wasm memory of the
 //            worker; anchor: crsqlite-wasm 0.16 merging the same change rows in one transaction
@@ -44,10 +44,10 @@ async function freePort() {
 }
 
 async function startServer(log) {
-  const bin = join(ROOT, 'target/release/synqlite-server');
+  const bin = join(ROOT, 'target/server/synqlite-server');
   // Up to date with the sources (a no-op when it is).
-  if (!existsSync(bin)) log('sync: building target/release/synqlite-server');
-  execFileSync('cargo', ['build', '--release', '-q', '-p', 'synqlite-server'], { cwd: ROOT, stdio: 'inherit' });
+  if (!existsSync(bin)) log('sync: building target/server/synqlite-server (profile server)');
+  execFileSync('cargo', ['build', '--profile', 'server', '-q', '-p', 'synqlite-server'], { cwd: ROOT, stdio: 'inherit' });
   const dir = await mkdtemp(join(tmpdir(), 'synqlite-bench-sync-'));
   await mkdir(join(dir, 'schema'));
   await writeFile(join(dir, 'schema', '1700000000_m.sql'), SCHEMA);
@@ -98,7 +98,9 @@ export async function runSync({ context, url, log, selected, reps: repsOverride 
 
     if (selected(W.initial)) {
       const seeded = await (await fetch(`${server.http}/rooms/bench/seed?rows=${ROWS}&table=m`, { method: 'POST' })).json();
-      const args = { url: server.url, room: 'bench', migrations: server.migrations, table: 'm' };
+      // BENCH_SYNC_CHUNK=n tries another chunk size (default: the library's, 1024).
+      const chunkSize = Number(process.env.BENCH_SYNC_CHUNK) || undefined;
+      const args = { url: server.url, room: 'bench', migrations: server.migrations, table: 'm', chunkSize };
       const reps = repsOverride ?? REPS;
       const runs = [];
       await call('initialSync', args); // warm-up

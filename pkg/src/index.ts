@@ -436,10 +436,13 @@ export class Database implements Queryable {
 
   /**
    * Closes the database in this tab and terminates its worker. If this tab owned the database,
-   * another open tab takes over. Pending and later calls reject with `CLOSED`.
+   * another open tab takes over. Pending and later calls reject with `CLOSED`. This tab's `Sync`
+   * handles end with status `'stopped'`; a sync that other tabs also started goes on there.
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
+    for (const s of this.syncs.values()) s.detach();
+    this.syncs.clear();
     this.closing = new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -184,7 +184,8 @@ class SyncConnection {
     }
   }
 
-  stop(): void {
+  /** Ends the sync; `publish: false` when the owner is closing and the next owner resumes it. */
+  stop(publish = true): void {
     this.stopped = true;
     clearTimeout(this.timer);
     const ws = this.ws;
@@ -196,7 +197,8 @@ class SyncConnection {
     } catch {
       // Already closed.
     }
-    this.set('stopped', { applied: 0, total: 0 });
+    if (publish) this.set('stopped', { applied: 0, total: 0 });
+    else this.state = { status: 'stopped', applied: 0, total: 0 };
   }
 }
 
@@ -256,8 +258,12 @@ export class SyncManager {
     this.channel.postMessage({ t: 'state', key, ...state } satisfies SyncMessage);
   }
 
+  /**
+   * The owner is closing: drop the connections without telling the tabs the sync stopped, since
+   * the next owner asks them to start it again (their handles go on from their last state).
+   */
   close(): void {
-    for (const s of this.syncs.values()) s.stop();
+    for (const s of this.syncs.values()) s.stop(false);
     this.syncs.clear();
     self.removeEventListener('online', this.onOnline);
     this.channel.close();

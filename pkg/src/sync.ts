@@ -139,6 +139,14 @@ export class Sync {
     return () => this.progressListeners.delete(cb);
   }
 
+  /** @internal This tab's database closed: stop following the sync (it goes on in other tabs). */
+  detach(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.update({ status: 'stopped', applied: 0, total: 0 });
+    this.channel.close();
+  }
+
   /** Stops syncing this database with the room (for every tab) and closes the connection. */
   async stop(): Promise<void> {
     if (this.stopped) return;
