@@ -546,3 +546,41 @@ fn random_interleavings_converge() {
         )
         .unwrap();
 }
+
+#[cfg_attr(target_family = "wasm", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_family = "wasm"), test)]
+fn large_values_are_split_across_frames() {
+    let room = db();
+    let client = db();
+    client.execute_batch("BEGIN").unwrap();
+    for i in 0..10 {
+        client
+            .execute(
+                "INSERT INTO items (id, note) VALUES (?1, zeroblob(1048576))",
+                [format!("big{i}")],
+            )
+            .unwrap();
+    }
+    client.execute_batch("COMMIT").unwrap();
+    let mut link = Link::open(&client, "room", 1024);
+    let mut sizes = Vec::new();
+    while !link.idle() {
+        if let Some(f) = link.up.front() {
+            if matches!(Frame::decode(f), Ok(Frame::Changes(_))) {
+                sizes.push(f.len());
+            }
+        }
+        link.deliver_up(&room, ServerOptions::default());
+        link.deliver_down(&client);
+    }
+    // 10 MiB of values in one transaction: several frames, each within the payload budget.
+    assert!(sizes.len() >= 3, "{sizes:?}");
+    assert!(
+        sizes
+            .iter()
+            .all(|s| *s <= synqlite_core::sync::MAX_FRAME_PAYLOAD + (1 << 20) + 4096),
+        "{sizes:?}"
+    );
+    assert_eq!(rows(&room), rows(&client));
+    assert!(link.client.up_to_date());
+}

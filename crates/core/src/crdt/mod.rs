@@ -57,8 +57,8 @@ pub use changes::changes_since;
 pub use crr::as_crr;
 pub use merge::{apply_changes, compare_values};
 pub use page::{
-    changes_page, count_changes, peer_cursor, peer_cursors, set_peer_cursor, Cursor, Page,
-    SiteFilter,
+    change_size, changes_page, count_changes, limit_page_bytes, peer_cursor, peer_cursors,
+    set_peer_cursor, Cursor, Page, SiteFilter,
 };
 pub use tables::is_metadata_table;
 

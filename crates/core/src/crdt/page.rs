@@ -258,6 +258,54 @@ pub fn changes_page(
     }
 }
 
+/// Approximate encoded size of a change row (what a sync frame carries for it).
+pub fn change_size(c: &Change) -> usize {
+    let val = match &c.val {
+        rusqlite::types::Value::Text(t) => t.len(),
+        rusqlite::types::Value::Blob(b) => b.len(),
+        _ => 9,
+    };
+    c.pk.len() + val + 24
+}
+
+/// Cuts `page` so its rows' [`change_size`] sum stays within `max_bytes` (keeping at least the
+/// first group of rows sharing one `(db_version, seq)`, so a single huge row still goes
+/// through), and never inside such a group. A cut page is not complete and continues after its
+/// last row.
+pub fn limit_page_bytes(mut page: Page, max_bytes: usize) -> Page {
+    let mut total = 0usize;
+    let mut cut = None;
+    for (i, c) in page.changes.iter().enumerate() {
+        total = total.saturating_add(change_size(c));
+        if total > max_bytes && i > 0 {
+            cut = Some(i);
+            break;
+        }
+    }
+    let Some(mut keep) = cut else {
+        return page;
+    };
+    let boundary = Cursor::after(&page.changes[keep]);
+    while keep > 0 && Cursor::after(&page.changes[keep - 1]) == boundary {
+        keep -= 1;
+    }
+    if keep == 0 {
+        // The first group alone is over the budget: send it whole.
+        keep = page
+            .changes
+            .iter()
+            .take_while(|c| Cursor::after(c) == boundary)
+            .count();
+        if keep == page.changes.len() {
+            return page;
+        }
+    }
+    page.changes.truncate(keep);
+    page.next = Cursor::after(&page.changes[keep - 1]);
+    page.complete = false;
+    page
+}
+
 /// How many change rows [`changes_page`] would return after `after` in total.
 pub fn count_changes(conn: &Connection, after: Cursor, filter: SiteFilter<'_>) -> Result<u64> {
     let (mode, ordinal) = resolve(conn, filter)?;

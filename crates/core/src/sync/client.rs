@@ -6,7 +6,7 @@
 //! (the cursor of what the server sent) lives in the database.
 
 use super::frame::{Changes, Frame, Hello};
-use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW};
+use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD};
 use crate::crdt::{self, Cursor, SiteFilter};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
@@ -173,12 +173,15 @@ impl ClientSession {
             return Ok(frames);
         }
         while self.in_flight < self.cfg.window {
-            let page = crdt::changes_page(
-                conn,
-                self.sent,
-                self.cfg.chunk_size as usize,
-                SiteFilter::Local,
-            )?;
+            let page = crdt::limit_page_bytes(
+                crdt::changes_page(
+                    conn,
+                    self.sent,
+                    self.cfg.chunk_size as usize,
+                    SiteFilter::Local,
+                )?,
+                MAX_FRAME_PAYLOAD,
+            );
             self.outbound_complete = page.complete;
             if !page.changes.is_empty() {
                 frames.push(

@@ -56,6 +56,9 @@ use rusqlite::Connection;
 pub const DEFAULT_CHUNK_SIZE: u32 = 1024;
 /// Default number of unacknowledged `Changes` frames in flight per direction.
 pub const DEFAULT_WINDOW: usize = 4;
+/// Most bytes of values and keys one `Changes` frame carries (rows of large BLOBs make smaller
+/// chunks), well under the server's default 16 MiB frame limit.
+pub const MAX_FRAME_PAYLOAD: usize = 4 << 20;
 
 /// The schema identity a database presents when it joins a room: the declarative schema's
 /// name and version when one was applied, else `migrations` and the timestamp of the newest

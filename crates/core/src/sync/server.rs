@@ -7,7 +7,7 @@
 //! changes were committed to the room (when `handle` reports `room_changed`).
 
 use super::frame::{Changes, ErrorFrame, Frame, Hello, Welcome};
-use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW};
+use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD};
 use crate::crdt::{self, Cursor, SiteFilter};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
@@ -173,12 +173,15 @@ impl ServerSession {
     pub fn pump(&mut self, conn: &Connection) -> Result<Vec<Vec<u8>>> {
         let mut frames = Vec::new();
         while self.in_flight < self.window {
-            let page = crdt::changes_page(
-                conn,
-                self.sent,
-                self.chunk as usize,
-                SiteFilter::Exclude(&self.client_site),
-            )?;
+            let page = crdt::limit_page_bytes(
+                crdt::changes_page(
+                    conn,
+                    self.sent,
+                    self.chunk as usize,
+                    SiteFilter::Exclude(&self.client_site),
+                )?,
+                MAX_FRAME_PAYLOAD,
+            );
             self.sent = page.next;
             if !page.changes.is_empty() {
                 frames.push(
