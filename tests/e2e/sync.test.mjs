@@ -52,8 +52,13 @@ async function openSynced(page, name, room, { until = 'up-to-date', storage = 'a
   }, { name, room, url: sync.url, migrations, until, storage });
 }
 
-function waitFor(page, fn, arg, timeout = 60_000) {
-  return page.waitForFunction(fn, arg, { timeout, polling: 50 });
+/** Polls `fn` in `page` (awaiting the promise it may return) until it is truthy. */
+async function waitFor(page, fn, arg, timeout = 60_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await page.evaluate(fn, arg))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${fn}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 const songRows = (page, name) =>
