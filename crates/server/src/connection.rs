@@ -1,19 +1,33 @@
 //! One WebSocket connection: Hello, authentication, join, then relaying frames between the
 //! client and its room until either side closes, an error ends it, or the server shuts down.
 //!
-//! Every frame is handled on the room's connection ([`crate::rooms::Room::with`]); replies are
-//! written before the next frame is read. Flow control comes from the protocol's window: the
-//! session sends at most a few unacknowledged chunks, so a slow client only slows its own
-//! connection, and memory per connection stays bounded by the chunk size.
+//! - One task per connection. Its socket writes block only itself: the room's other
+//!   connections never wait for it, and it never queues anything for them.
+//! - Every frame is handled on the room's connection ([`crate::rooms::Room::with`]) and its
+//!   replies are written before the next frame is read, so a client cannot make the server
+//!   buffer for it: a client that does not read stops being read.
+//! - Flow control comes from the protocol's window: a session has at most a few unacknowledged
+//!   chunks in flight (each at most [`synqlite_core::sync::MAX_FRAME_PAYLOAD`] of values), so
+//!   memory per connection is bounded by the window, never by the room's backlog. Room change
+//!   notifications coalesce ([`crate::rooms`]); a blocked session ignores them and catches up
+//!   when the client's acks arrive.
+//! - Bad input (undecodable, truncated, oversized, text, unknown kind, other protocol version,
+//!   a frame the protocol does not allow here, invalid change rows) gets an error frame with
+//!   the stable code, then a close frame; nothing of a refused frame is written.
+//! - A write that does not finish within the send timeout ends the connection (a peer that
+//!   stopped reading); so does a server shutdown, after the frame being handled.
 
 use crate::error::ServerError;
 use crate::http::AppState;
+use crate::rooms::{valid_room, Room};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use synqlite_core::sync::{Frame, ServerSession};
-use tracing::{info, warn};
+use std::time::{Duration, Instant};
+use synqlite_core::sync::{ErrorFrame, Frame, ServerSession, MAGIC};
+use synqlite_core::Error as CoreError;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
 
 /// Close codes (RFC 6455).
 const CLOSE_NORMAL: u16 = 1000;
@@ -23,23 +37,20 @@ const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
 
-fn hex(b: &[u8]) -> String {
+/// How long the error and close frames of a failing connection may take to write.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The kind byte of a `Changes` frame (checked against the core's encoder in the tests).
+const KIND_CHANGES: u8 = 3;
+
+/// Lower-case hex of a site id, for logs.
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Sends an error frame then a close frame; errors while doing so are ignored (the peer may
-/// already be gone).
-async fn fail(socket: &mut WebSocket, err: &ServerError) {
-    let frame = Frame::Error(synqlite_core::sync::ErrorFrame {
-        code: err.code().to_owned(),
-        message: err.to_string(),
-        details: Vec::new(),
-    });
-    close_with(socket, frame.encode(), err).await;
-}
-
-async fn close_with(socket: &mut WebSocket, frame: Vec<u8>, err: &ServerError) {
-    let code = match err {
+/// The RFC 6455 close code that goes with an error.
+fn close_code(err: &ServerError) -> u16 {
+    match err {
         ServerError::ShuttingDown => CLOSE_GOING_AWAY,
         ServerError::FrameTooLarge(_) => CLOSE_TOO_BIG,
         ServerError::InvalidRoom(_) | ServerError::Unauthorized(_) => CLOSE_POLICY,
@@ -49,218 +60,515 @@ async fn close_with(socket: &mut WebSocket, frame: Vec<u8>, err: &ServerError) {
         ServerError::Io { .. } | ServerError::Migrations(_) | ServerError::Internal(_) => {
             CLOSE_INTERNAL
         }
-        _ => CLOSE_PROTOCOL,
-    };
-    let _ = socket.send(Message::Binary(frame.into())).await;
-    let reason = err.code().to_owned();
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+        ServerError::Core(CoreError::Protocol(_) | CoreError::ProtocolVersion(_))
+        | ServerError::HelloTimeout(_) => CLOSE_PROTOCOL,
+        _ => CLOSE_POLICY,
+    }
 }
 
-/// What the next received message was.
-enum Incoming {
-    Frame(Vec<u8>),
-    Closed,
+/// The error frame telling the client about `err`.
+fn error_frame(err: &ServerError) -> Vec<u8> {
+    Frame::Error(ErrorFrame {
+        code: err.code().to_owned(),
+        message: err.to_string(),
+        details: Vec::new(),
+    })
+    .encode()
 }
 
-fn classify(msg: Option<Result<Message, axum::Error>>) -> Result<Incoming, ServerError> {
-    match msg {
-        None => Ok(Incoming::Closed),
-        Some(Err(e)) => {
-            let text = e.to_string();
-            if text.contains("too long") || text.contains("Space limit") {
-                Err(ServerError::FrameTooLarge(text))
-            } else {
-                Ok(Incoming::Closed)
+/// Number of change rows in an encoded `Changes` frame (0 for other frames), read from its
+/// header without decoding the rows: the body is a cursor (two varints), three dictionaries
+/// (a count, then length-prefixed entries) and the row count.
+pub(crate) fn changes_rows(frame: &[u8]) -> usize {
+    fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*i)?;
+            *i += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
             }
         }
-        Some(Ok(Message::Binary(b))) => Ok(Incoming::Frame(b.to_vec())),
-        Some(Ok(Message::Text(_))) => Err(ServerError::Core(synqlite_core::Error::Protocol(
-            "text messages are not part of the sync protocol; send binary frames".into(),
-        ))),
-        Some(Ok(Message::Close(_))) => Ok(Incoming::Closed),
-        // Pings are answered by the WebSocket layer.
-        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(Incoming::Frame(Vec::new())),
+        None
     }
+    let count = || -> Option<u64> {
+        if frame.len() < 3 || frame[0] != MAGIC || frame[2] != KIND_CHANGES {
+            return None;
+        }
+        let mut i = 3;
+        varint(frame, &mut i)?;
+        varint(frame, &mut i)?;
+        for _ in 0..3 {
+            for _ in 0..varint(frame, &mut i)? {
+                let len = usize::try_from(varint(frame, &mut i)?).ok()?;
+                i = i.checked_add(len)?;
+            }
+        }
+        varint(frame, &mut i)
+    };
+    count().and_then(|n| usize::try_from(n).ok()).unwrap_or(0)
 }
 
-async fn send_all(socket: &mut WebSocket, frames: Vec<Vec<u8>>) -> bool {
-    for f in frames {
-        if socket.send(Message::Binary(f.into())).await.is_err() {
-            return false;
+/// Whether an error from the WebSocket layer means the message exceeded the size limits.
+fn too_large(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    if let Some(t) = e
+        .source()
+        .and_then(|s| s.downcast_ref::<tungstenite::Error>())
+    {
+        return matches!(t, tungstenite::Error::Capacity(_));
+    }
+    // Another tungstenite version than ours behind axum: fall back to its message.
+    let text = e.to_string();
+    text.contains("too long") || text.contains("Space limit")
+}
+
+/// One connection's socket, peer and traffic counters.
+struct Peer {
+    socket: WebSocket,
+    addr: SocketAddr,
+    send_timeout: Duration,
+    /// Pings sent since the peer last sent anything (pongs included).
+    unanswered: u32,
+    frames_in: u64,
+    frames_out: u64,
+    rows_in: u64,
+    rows_out: u64,
+}
+
+/// Why sending stopped.
+enum SendError {
+    /// The peer is gone (or the socket failed).
+    Gone,
+    /// A frame could not be written within the send timeout.
+    TooSlow,
+}
+
+impl Peer {
+    /// The next binary message; `Ok(None)` when the peer closed. Pings and pongs are handled by
+    /// the WebSocket layer and skipped here.
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, ServerError> {
+        loop {
+            let msg = self.socket.recv().await;
+            self.unanswered = 0;
+            return match msg {
+                None | Some(Ok(Message::Close(_))) => Ok(None),
+                Some(Ok(Message::Binary(b))) => {
+                    self.frames_in += 1;
+                    Ok(Some(b.to_vec()))
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Text(_))) => Err(ServerError::Core(CoreError::Protocol(
+                    "text messages are not part of the sync protocol; send binary frames".into(),
+                ))),
+                Some(Err(e)) if too_large(&e) => Err(ServerError::FrameTooLarge(e.to_string())),
+                Some(Err(e)) => {
+                    debug!(peer = %self.addr, error = %e, "socket error");
+                    Ok(None)
+                }
+            };
         }
     }
-    true
+
+    /// Sends `frames` in order, each within the send timeout.
+    async fn send(&mut self, frames: Vec<Vec<u8>>) -> Result<(), SendError> {
+        for f in frames {
+            let rows = changes_rows(&f);
+            let sent = tokio::time::timeout(
+                self.send_timeout,
+                self.socket.send(Message::Binary(f.into())),
+            )
+            .await;
+            match sent {
+                Ok(Ok(())) => {
+                    self.frames_out += 1;
+                    self.rows_out += rows as u64;
+                }
+                Ok(Err(_)) => return Err(SendError::Gone),
+                Err(_) => return Err(SendError::TooSlow),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a ping (the WebSocket layer of every client answers it with a pong).
+    async fn ping(&mut self) -> Result<(), SendError> {
+        match tokio::time::timeout(
+            self.send_timeout,
+            self.socket.send(Message::Ping(Default::default())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(SendError::Gone),
+            Err(_) => Err(SendError::TooSlow),
+        }
+    }
+
+    /// Sends `frame` (an error frame) then a close frame with `code`, giving up quietly after
+    /// a few seconds (the peer may be gone or not reading).
+    async fn farewell(&mut self, frame: Option<Vec<u8>>, code: u16, reason: &str) {
+        let socket = &mut self.socket;
+        let bye = async {
+            if let Some(frame) = frame {
+                socket.send(Message::Binary(frame.into())).await?;
+            }
+            socket
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await
+        };
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT, bye).await;
+    }
+
+    /// Tells the client about `err` and closes.
+    async fn fail(&mut self, err: &ServerError) {
+        self.farewell(Some(error_frame(err)), close_code(err), err.code())
+            .await;
+    }
 }
 
 /// Serves one upgraded connection until it ends.
-pub async fn run(mut socket: WebSocket, state: Arc<AppState>, peer: SocketAddr) {
+pub async fn run(socket: WebSocket, state: Arc<AppState>, addr: SocketAddr) {
+    let mut peer = Peer {
+        socket,
+        addr,
+        send_timeout: state.send_timeout,
+        unanswered: 0,
+        frames_in: 0,
+        frames_out: 0,
+        rows_in: 0,
+        rows_out: 0,
+    };
     let mut stop = state.stop.clone();
-    if *stop.borrow() {
-        fail(&mut socket, &ServerError::ShuttingDown).await;
+    if *stop.borrow_and_update() {
+        peer.fail(&ServerError::ShuttingDown).await;
         return;
     }
-    // Hello.
+    // The Hello, within the hello timeout.
     let first = tokio::select! {
-        m = tokio::time::timeout(Duration::from_secs(state.hello_timeout_secs), socket.recv()) => m,
+        m = tokio::time::timeout(state.hello_timeout, peer.recv()) => m,
         _ = stop.changed() => {
-            fail(&mut socket, &ServerError::ShuttingDown).await;
+            peer.fail(&ServerError::ShuttingDown).await;
             return;
         }
     };
     let bytes = match first {
         Err(_) => {
-            fail(
-                &mut socket,
-                &ServerError::HelloTimeout(state.hello_timeout_secs),
-            )
-            .await;
+            let e = ServerError::HelloTimeout(state.hello_timeout.as_secs());
+            info!(peer = %addr, code = e.code(), "no hello in time");
+            peer.fail(&e).await;
             return;
         }
-        Ok(m) => match classify(m) {
-            Ok(Incoming::Frame(b)) => b,
-            Ok(Incoming::Closed) => return,
-            Err(e) => {
-                warn!(%peer, code = e.code(), error = %e, "bad first frame");
-                fail(&mut socket, &e).await;
-                return;
-            }
-        },
+        Ok(Ok(Some(b))) => b,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            warn!(peer = %addr, code = e.code(), error = %e, "bad first frame");
+            peer.fail(&e).await;
+            return;
+        }
     };
     let hello = match Frame::decode(&bytes) {
         Ok(Frame::Hello(h)) => h,
-        Ok(f) => {
-            let e = ServerError::Core(synqlite_core::Error::Protocol(format!(
-                "the first frame must be a hello, got {}",
-                f.kind()
-            )));
-            fail(&mut socket, &e).await;
-            return;
-        }
-        Err(e) => {
-            let e = ServerError::Core(e);
-            warn!(%peer, code = e.code(), error = %e, "bad hello");
-            fail(&mut socket, &e).await;
+        other => {
+            let e = ServerError::Core(match other {
+                Ok(f) => CoreError::Protocol(format!(
+                    "the first frame must be a hello, got {}",
+                    f.kind()
+                )),
+                Err(e) => e,
+            });
+            warn!(peer = %addr, code = e.code(), error = %e, "bad hello");
+            peer.fail(&e).await;
             return;
         }
     };
+    drop(bytes);
     let site = hex(&hello.site_id);
     let room_name = hello.room.clone();
+    // Join: room name, token, room database, schema.
     let joined = async {
+        if !valid_room(&hello.room) {
+            return Err(ServerError::InvalidRoom(hello.room.clone()));
+        }
         state
             .auth
             .authenticate(hello.token.as_deref(), &hello.room)?;
         let room = state.rooms.get(&hello.room).await?;
+        // Subscribed before `accept` reads the room: a commit after that read always wakes us.
+        let changed = room.subscribe();
         let opts = state.session;
         let accepted = room
             .with(move |conn| ServerSession::accept(conn, &hello, opts))
             .await?;
-        Ok::<_, ServerError>((room, accepted))
-    }
-    .await;
-    let (room, mut session, frames) = match joined {
-        Ok((room, Ok((session, frames)))) => (room, session, frames),
-        Ok((_, Err(rejection))) => {
+        Ok::<_, ServerError>((room, changed, accepted))
+    };
+    let joined = tokio::select! {
+        j = joined => j,
+        _ = stop.changed() => Err(ServerError::ShuttingDown),
+    };
+    let (room, mut changed, session, frames) = match joined {
+        Ok((room, changed, Ok((session, frames)))) => (room, changed, session, frames),
+        Ok((_, _, Err(rejection))) => {
             let e = ServerError::Core(rejection.error);
-            warn!(%peer, room = room_name, site, code = e.code(), error = %e, "join refused");
-            close_with(&mut socket, rejection.frame, &e).await;
+            warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
+            peer.farewell(Some(rejection.frame), close_code(&e), e.code())
+                .await;
             return;
         }
         Err(e) => {
-            warn!(%peer, room = room_name, site, code = e.code(), error = %e, "join refused");
-            fail(&mut socket, &e).await;
+            if close_code(&e) == CLOSE_INTERNAL {
+                error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join failed");
+            } else {
+                warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
+            }
+            peer.fail(&e).await;
             return;
         }
     };
-    info!(%peer, room = room_name, site, "client joined");
-    let mut changed = room.subscribe();
-    changed.borrow_and_update();
-    let (mut received, mut frames_in) = (0usize, 0usize);
-    if !send_all(&mut socket, frames).await {
-        return;
+    let backlog = match frames.first().map(|f| Frame::decode(f)) {
+        Some(Ok(Frame::Welcome(w))) => w.total,
+        _ => 0,
+    };
+    let _joined = room.join();
+    info!(peer = %addr, room = room_name, site, backlog, connections = room.connections(), "client joined");
+    let started = Instant::now();
+    let end = match peer.send(frames).await {
+        Err(SendError::Gone) => Ok(()),
+        Err(SendError::TooSlow) => Err(Ending::TooSlow),
+        Ok(()) => {
+            let ping = state.ping_interval;
+            relay(&mut peer, &room, session, &mut changed, &mut stop, ping).await
+        }
+    };
+    let (frames_in, frames_out, rows_in, rows_out) =
+        (peer.frames_in, peer.frames_out, peer.rows_in, peer.rows_out);
+    let secs = started.elapsed().as_secs_f64();
+    match end {
+        Ok(()) => {
+            peer.farewell(None, CLOSE_NORMAL, "").await;
+            info!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, "client left");
+        }
+        Err(Ending::ClientError(code, message)) => {
+            peer.farewell(None, CLOSE_NORMAL, "").await;
+            info!(peer = %addr, room = room_name, site, code, message, frames_in, frames_out, rows_in, rows_out, secs, "client reported an error and left");
+        }
+        Err(Ending::Silent) => {
+            warn!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, "client silent (no pong): connection dropped");
+            peer.farewell(None, CLOSE_GOING_AWAY, "no pong").await;
+        }
+        Err(Ending::TooSlow) => {
+            warn!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, timeout_secs = state.send_timeout.as_secs(), "client not reading: connection dropped");
+        }
+        Err(Ending::Error(e)) => {
+            if matches!(e, ServerError::ShuttingDown) {
+                info!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, "closing for shutdown");
+            } else if close_code(&e) == CLOSE_INTERNAL {
+                error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, frames_in, frames_out, rows_in, rows_out, secs, "connection failed");
+            } else {
+                warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, frames_in, frames_out, rows_in, rows_out, secs, "connection refused a frame");
+            }
+            peer.fail(&e).await;
+        }
     }
-    let end: Option<ServerError> = loop {
-        tokio::select! {
-            msg = socket.recv() => {
-                let bytes = match classify(msg) {
-                    Ok(Incoming::Frame(b)) if b.is_empty() => continue,
-                    Ok(Incoming::Frame(b)) => b,
-                    Ok(Incoming::Closed) => break None,
-                    Err(e) => break Some(e),
+}
+
+/// Why a joined connection ended abnormally.
+enum Ending {
+    /// Our side refuses to go on (bad frame, database failure, shutdown).
+    Error(ServerError),
+    /// The client sent an error frame (then it closes).
+    ClientError(String, String),
+    /// A write did not complete within the send timeout.
+    TooSlow,
+    /// Nothing (not even a pong) heard since the last two pings.
+    Silent,
+}
+
+impl From<SendError> for Result<(), Ending> {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Gone => Ok(()),
+            SendError::TooSlow => Err(Ending::TooSlow),
+        }
+    }
+}
+
+/// Relays frames between a joined client and its room. `Ok(())`: the client left.
+async fn relay(
+    peer: &mut Peer,
+    room: &Room,
+    mut session: ServerSession,
+    changed: &mut watch::Receiver<u64>,
+    stop: &mut watch::Receiver<bool>,
+    ping_interval: Option<Duration>,
+) -> Result<(), Ending> {
+    // Liveness: a ping every interval; a peer that answered none of the last two is gone (a
+    // vanished peer never closes its socket, and an idle connection writes nothing that
+    // could fail).
+    let mut ping = ping_interval.map(|every| {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    loop {
+        // At shutdown no new frame is started (checked here because `select!` below picks
+        // among ready branches at random).
+        if stop.has_changed().unwrap_or(true) {
+            return Err(Ending::Error(ServerError::ShuttingDown));
+        }
+        // The session moves into the database task and back.
+        let (back, frames) = tokio::select! {
+            _ = stop.changed() => return Err(Ending::Error(ServerError::ShuttingDown)),
+            msg = peer.recv() => {
+                let bytes = match msg {
+                    Ok(Some(b)) => b,
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(Ending::Error(e)),
                 };
-                frames_in += 1;
-                let (back, result) = match room.with(move |conn| {
-                    let r = session.handle(conn, &bytes);
-                    (session, r)
-                }).await {
-                    Ok(v) => v,
-                    Err(e) => break Some(e),
-                };
-                session = back;
+                debug!(peer = %peer.addr, room = room.name, bytes = bytes.len(), "frame in");
+                let (back, result) = room
+                    .with(move |conn| {
+                        let r = session.handle(conn, &bytes);
+                        (session, r)
+                    })
+                    .await
+                    .map_err(Ending::Error)?;
                 match result {
                     Ok(out) => {
-                        received += out.received_rows;
+                        peer.rows_in += out.received_rows as u64;
                         if out.room_changed {
+                            // Every connection of the room pumps, this one included: its own
+                            // notification also covers commits of others that landed while
+                            // it was busy (its own rows are never sent back to it).
                             room.notify();
-                            // Our own notification is not news to us.
-                            changed.borrow_and_update();
                         }
-                        if !send_all(&mut socket, out.send).await {
-                            break None;
-                        }
+                        (back, out.send)
                     }
-                    Err(e) => break Some(ServerError::Core(e)),
+                    Err(CoreError::Remote { code, message }) => {
+                        return Err(Ending::ClientError(code, message))
+                    }
+                    Err(e) => return Err(Ending::Error(ServerError::Core(e))),
                 }
+            }
+            _ = async {
+                match ping.as_mut() {
+                    Some(t) => t.tick().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if peer.unanswered >= 2 {
+                    return Err(Ending::Silent);
+                }
+                peer.unanswered += 1;
+                if let Err(e) = peer.ping().await {
+                    return e.into();
+                }
+                continue;
             }
             r = changed.changed() => {
                 if r.is_err() {
-                    break None;
+                    return Ok(());
                 }
                 if session.blocked() {
-                    // The client's acks will pump; the notification is coalesced meanwhile.
+                    // The window is full: the client's acks will pump, reading everything
+                    // committed up to then, so this notification is not needed.
                     continue;
                 }
-                let (back, result) = match room.with(move |conn| {
-                    let r = session.pump(conn);
-                    (session, r)
-                }).await {
-                    Ok(v) => v,
-                    Err(e) => break Some(e),
-                };
-                session = back;
-                match result {
-                    Ok(frames) => {
-                        if !send_all(&mut socket, frames).await {
-                            break None;
-                        }
-                    }
-                    Err(e) => break Some(ServerError::Core(e)),
-                }
+                let (back, result) = room
+                    .with(move |conn| {
+                        let r = session.pump(conn);
+                        (session, r)
+                    })
+                    .await
+                    .map_err(Ending::Error)?;
+                (back, result.map_err(|e| Ending::Error(ServerError::Core(e)))?)
             }
-            _ = stop.changed() => break Some(ServerError::ShuttingDown),
+        };
+        session = back;
+        if let Err(e) = peer.send(frames).await {
+            return e.into();
         }
-    };
-    match end {
-        None => {
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: CLOSE_NORMAL,
-                    reason: "".into(),
-                })))
-                .await;
-            info!(%peer, room = room_name, site, frames_in, rows_received = received, "client left");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synqlite_core::crdt::{Change, Cursor};
+    use synqlite_core::rusqlite::types::Value;
+    use synqlite_core::sync::Changes;
+
+    fn change(i: i64, table: &str, val: Value) -> Change {
+        Change {
+            table: table.into(),
+            pk: vec![1, 9, i as u8],
+            cid: format!("c{}", i % 3),
+            val,
+            col_version: 1,
+            db_version: i + 1,
+            site_id: vec![(i % 2) as u8; 16],
+            cl: 1,
+            seq: 0,
         }
-        Some(e) => {
-            if matches!(e, ServerError::ShuttingDown) {
-                info!(%peer, room = room_name, site, "closing for shutdown");
-            } else {
-                warn!(%peer, room = room_name, site, code = e.code(), error = %e, frames_in, rows_received = received, "connection failed");
+    }
+
+    #[test]
+    fn changes_rows_reads_the_row_count_of_encoded_frames() {
+        for n in [0usize, 1, 2, 127, 128, 300] {
+            let rows: Vec<Change> = (0..n as i64)
+                .map(|i| {
+                    let val = match i % 4 {
+                        0 => Value::Integer(i * 1_000_000),
+                        1 => Value::Text("x".repeat(i as usize)),
+                        2 => Value::Blob(vec![7; 200]),
+                        _ => Value::Null,
+                    };
+                    change(i, if i % 2 == 0 { "songs" } else { "t" }, val)
+                })
+                .collect();
+            let frame = Frame::Changes(Changes {
+                rows,
+                last: Cursor {
+                    db_version: 1 << 40,
+                    seq: 5,
+                },
+            })
+            .encode();
+            assert_eq!(frame[2], KIND_CHANGES);
+            assert_eq!(changes_rows(&frame), n);
+            // Truncated or foreign frames count as nothing, never panic.
+            for cut in 0..frame.len().min(40) {
+                let _ = changes_rows(&frame[..cut]);
             }
-            fail(&mut socket, &e).await;
         }
+        assert_eq!(changes_rows(&Frame::CaughtUp.encode()), 0);
+        assert_eq!(changes_rows(&Frame::Ack(Cursor::START).encode()), 0);
+        assert_eq!(changes_rows(&[MAGIC, 1, KIND_CHANGES, 0xff, 0xff]), 0);
+        assert_eq!(changes_rows(&[]), 0);
+    }
+
+    #[test]
+    fn close_codes_follow_rfc_6455() {
+        let protocol = ServerError::Core(CoreError::Protocol("x".into()));
+        assert_eq!(close_code(&protocol), CLOSE_PROTOCOL);
+        let change = ServerError::Core(CoreError::InvalidChange("x".into()));
+        assert_eq!(close_code(&change), CLOSE_POLICY);
+        assert_eq!(
+            close_code(&ServerError::InvalidRoom("..".into())),
+            CLOSE_POLICY
+        );
+        assert_eq!(close_code(&ServerError::ShuttingDown), CLOSE_GOING_AWAY);
+        assert_eq!(
+            close_code(&ServerError::FrameTooLarge("x".into())),
+            CLOSE_TOO_BIG
+        );
+        assert_eq!(
+            close_code(&ServerError::Internal("x".into())),
+            CLOSE_INTERNAL
+        );
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! - `POST /rooms/{room}/seed?rows=N[&table=T]` -> `{"rows": N, "changes": <change rows in the room>}`
 //! - `GET /rooms/{room}/rows/{table}` -> JSON array of rows (arrays, BLOBs as hex), by primary key
-//! - `GET /rooms/{room}/stats` -> `{"changes": n, "tables": {"songs": rows, ...}}`
+//! - `GET /rooms/{room}/stats` -> `{"changes": n, "tables": {"songs": rows, ...},
+//!   "db_version": v, "site_id": "<32 hex digits>", "connections": joined clients}`
+//!
+//! Errors are JSON `{"code": "...", "message": "..."}` with status 400 (bad room, table or
+//! argument), 503 (shutting down) or 500.
 
 use crate::error::ServerError;
 use crate::http::AppState;
@@ -27,6 +31,7 @@ impl IntoResponse for ServerError {
         let status = match self.code() {
             "INVALID_ROOM" | "INVALID_ARGUMENT" | "SQLITE_CONSTRAINT" => StatusCode::BAD_REQUEST,
             "UNAUTHORIZED" => StatusCode::UNAUTHORIZED,
+            "SHUTTING_DOWN" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (
@@ -57,15 +62,21 @@ fn columns(conn: &Connection, table: &str) -> Result<Vec<(String, String, i64)>,
     Ok(cols)
 }
 
-/// Inserts `n` generated rows into `table` in transactions of 5,000 rows. `songs` gets
-/// plausible songs (title, artist, album, seconds, JSON metadata); other tables get a value
-/// per non-key column from its declared type. Returns the room's change-row count.
-pub fn seed_rows(conn: &Connection, table: &str, n: usize) -> Result<u64, CoreError> {
-    if n > MAX_SEED_ROWS {
-        return Err(CoreError::InvalidArgument(format!(
-            "at most {MAX_SEED_ROWS} rows per seed"
-        )));
-    }
+/// Rows per seed transaction.
+pub const SEED_BATCH: usize = 5000;
+
+/// How [`seed_batch`] fills a table: the insert statement and this seeding's id prefix.
+#[derive(Debug, Clone)]
+pub struct SeedPlan {
+    table: String,
+    sql: String,
+    prefix: String,
+}
+
+/// Plans seeding `table`: `songs` gets plausible songs (title, artist, album, seconds, JSON
+/// metadata: the five columns set); other tables a value per column from its declared type.
+/// Ids are `seed-<random hex>-<i>`, unique across seedings.
+pub fn seed_plan(conn: &Connection, table: &str) -> Result<SeedPlan, CoreError> {
     let cols = columns(conn, table)?;
     let nonce: String = conn.query_row("SELECT lower(hex(randomblob(4)))", [], |r| r.get(0))?;
     let sql = if table == "songs" {
@@ -103,25 +114,58 @@ pub fn seed_rows(conn: &Connection, table: &str, n: usize) -> Result<u64, CoreEr
             values.join(", ")
         )
     };
-    let mut stmt = conn.prepare(&sql)?;
+    Ok(SeedPlan {
+        table: table.to_owned(),
+        sql,
+        prefix: format!("seed-{nonce}"),
+    })
+}
+
+/// Inserts the rows numbered `from..to` of `plan` in one transaction.
+pub fn seed_batch(
+    conn: &Connection,
+    plan: &SeedPlan,
+    from: usize,
+    to: usize,
+) -> Result<(), CoreError> {
+    let mut stmt = conn.prepare_cached(&plan.sql)?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let r = (from..to).try_for_each(|i| {
+        stmt.execute(synqlite_core::rusqlite::params![
+            format!("{}-{i:07}", plan.prefix),
+            i as i64
+        ])
+        .map(|_| ())
+    });
+    match r.and_then(|()| conn.execute_batch("COMMIT")) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(CoreError::from(e).context(&format!("seeding {}", plan.table)))
+        }
+    }
+}
+
+fn check_seed_rows(n: usize) -> Result<(), CoreError> {
+    if n > MAX_SEED_ROWS {
+        return Err(CoreError::InvalidArgument(format!(
+            "at most {MAX_SEED_ROWS} rows per seed"
+        )));
+    }
+    Ok(())
+}
+
+/// Inserts `n` generated rows into `table` ([`seed_plan`]) in transactions of
+/// [`SEED_BATCH`] rows. Returns the room's change-row count.
+pub fn seed_rows(conn: &Connection, table: &str, n: usize) -> Result<u64, CoreError> {
+    check_seed_rows(n)?;
+    let plan = seed_plan(conn, table)?;
     let mut done = 0;
     while done < n {
-        let end = (done + 5000).min(n);
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let r = (done..end).try_for_each(|i| {
-            stmt.execute(synqlite_core::rusqlite::params![
-                format!("seed-{nonce}-{i:07}"),
-                i as i64
-            ])
-            .map(|_| ())
-        });
-        match r {
-            Ok(()) => conn.execute_batch("COMMIT")?,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e.into());
-            }
-        }
+        let end = (done + SEED_BATCH).min(n);
+        seed_batch(conn, &plan, done, end)?;
         done = end;
     }
     crdt::count_changes(conn, Cursor::START, SiteFilter::All)
@@ -184,10 +228,17 @@ fn stats_json(conn: &Connection) -> Result<Json_, CoreError> {
         })?;
         tables.insert(t, json!(n));
     }
-    Ok(json!({ "changes": changes, "tables": tables, "db_version": crdt::db_version(conn)? }))
+    Ok(json!({
+        "changes": changes,
+        "tables": tables,
+        "db_version": crdt::db_version(conn)?,
+        "site_id": crate::connection::hex(&crdt::site_id(conn)?),
+    }))
 }
 
-/// `POST /rooms/{room}/seed?rows=N&table=T`.
+/// `POST /rooms/{room}/seed?rows=N&table=T` (defaults: 1000 rows, `songs`). Each batch of
+/// [`SEED_BATCH`] rows is its own transaction and wakes the room's connections, so syncing
+/// clients are served between batches.
 pub async fn seed(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -197,13 +248,28 @@ pub async fn seed(
         .get("rows")
         .map(|s| s.parse())
         .transpose()
-        .map_err(|_| CoreError::InvalidArgument("rows must be a number".into()))?
+        .map_err(|_| CoreError::InvalidArgument("rows must be a non-negative integer".into()))?
         .unwrap_or(1000);
+    check_seed_rows(n)?;
     let table = q.get("table").cloned().unwrap_or_else(|| "songs".into());
     let room = state.rooms.get(&room).await?;
     let t = table.clone();
-    let changes = room.with(move |conn| seed_rows(conn, &t, n)).await??;
-    room.notify();
+    let plan = Arc::new(room.with(move |conn| seed_plan(conn, &t)).await??);
+    let mut done = 0;
+    while done < n {
+        if *state.stop.borrow() {
+            return Err(ServerError::ShuttingDown);
+        }
+        let end = (done + SEED_BATCH).min(n);
+        let p = plan.clone();
+        room.with(move |conn| seed_batch(conn, &p, done, end))
+            .await??;
+        room.notify();
+        done = end;
+    }
+    let changes = room
+        .with(|conn| crdt::count_changes(conn, Cursor::START, SiteFilter::All))
+        .await??;
     tracing::info!(room = room.name, table, rows = n, changes, "seeded");
     Ok(Json(json!({ "rows": n, "changes": changes })))
 }
@@ -223,5 +289,7 @@ pub async fn stats(
     Path(room): Path<String>,
 ) -> Result<Json<Json_>, ServerError> {
     let room = state.rooms.get(&room).await?;
-    Ok(Json(room.with(stats_json).await??))
+    let mut stats = room.with(stats_json).await??;
+    stats["connections"] = json!(room.connections());
+    Ok(Json(stats))
 }

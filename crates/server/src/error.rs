@@ -39,6 +39,12 @@ pub enum ServerError {
     Internal(String),
 }
 
+impl From<crate::auth::AuthError> for ServerError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        ServerError::Unauthorized(e.0)
+    }
+}
+
 impl ServerError {
     /// The stable code sent in error frames.
     pub fn code(&self) -> &str {

@@ -1,12 +1,28 @@
 //! synqlite-server: the native side of synqlite.
 //!
-//! - The sync server ([`serve`]): clients join rooms over WebSocket (`/sync`) and exchange
-//!   cr-sqlite change rows with the room's database through the core's sans-IO protocol
-//!   (`synqlite_core::sync`). Modules: [`rooms`] (one SQLite file per room, opened lazily,
-//!   migrations applied), [`connection`] (one WebSocket: hello, auth, relay, backpressure),
-//!   [`auth`] (the [`Authenticator`] hook, HMAC room tokens), [`http`] (routes, graceful
-//!   shutdown), [`dev`] (seed/rows/stats endpoints behind `--dev`), [`error`] (stable codes).
-//! - The `migrate` tooling over a folder of ordered migration files ([`migrate`]).
+//! - The sync server ([`serve`]): clients join rooms over WebSocket (`GET /sync`, binary
+//!   frames of the core's sans-IO protocol, `synqlite_core::sync`) and exchange cr-sqlite
+//!   change rows with the room's database, which relays them to the room's other clients.
+//!   `GET /healthz` answers `ok`; with `--dev`, `POST /rooms/{room}/seed?rows=N[&table=T]`,
+//!   `GET /rooms/{room}/rows/{table}` and `GET /rooms/{room}/stats` serve tests and demos.
+//! - Modules: [`rooms`] (one SQLite file per room, opened lazily, migrations applied, idle
+//!   rooms closed), [`connection`] (one WebSocket: hello, auth, relay, backpressure,
+//!   liveness), [`auth`] (the [`Authenticator`] hook, HMAC room tokens), [`http`] (routes,
+//!   [`Config`], graceful shutdown), [`dev`] (seed/rows/stats), [`error`] (stable codes), and
+//!   [`migrate`] (the `migrate new|check` tooling over a folder of ordered migrations).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), synqlite_server::ServerError> {
+//! let config = synqlite_server::Config::new("data", "schema");
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.map_err(|source| {
+//!     synqlite_server::ServerError::Io { path: "127.0.0.1:8080".into(), source }
+//! })?;
+//! synqlite_server::serve(config, listener, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await
+//! # }
+//! ```
 
 pub mod auth;
 pub mod connection;
@@ -16,7 +32,7 @@ pub mod http;
 pub mod migrate;
 pub mod rooms;
 
-pub use auth::{AllowAll, Authenticator, HmacTokens};
+pub use auth::{AllowAll, AuthError, Authenticator, HmacTokens};
 pub use error::ServerError;
 pub use http::{serve, Config};
 pub use rooms::Synchronous;

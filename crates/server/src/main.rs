@@ -2,7 +2,9 @@
 //!
 //! - `synqlite-server [--data data] [--schema schema] [--listen 127.0.0.1:8080] [--dev]
 //!   [--token-secret S] [--max-frame-bytes N] [--synchronous normal|full]
-//!   [--log-format pretty|json]`: run the sync server (WebSocket at `/sync`);
+//!   [--log-format pretty|json] [--hello-timeout-secs 10] [--send-timeout-secs 60]
+//!   [--ping-interval-secs 30] [--shutdown-grace-secs 10] [--room-idle-secs 60]`: run the sync server (WebSocket at
+//!   `/sync`) until SIGINT or SIGTERM, then shut down gracefully and exit 0;
 //! - `token --room R --secret S [--ttl-secs N]`: print an HMAC room token;
 //! - `seed --data D --schema S --room R --rows N [--table T]`: add generated rows to a room;
 //! - `migrate new <name> [--dir schema]`: create `<dir>/<unix-ts>_<name>.sql`;
@@ -16,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use synqlite_server::{migrate, Config, HmacTokens, Synchronous};
 
 #[derive(Parser)]
@@ -69,6 +72,21 @@ struct ServeArgs {
     /// Log format (filter with RUST_LOG, default info).
     #[arg(long, value_enum, default_value = "pretty")]
     log_format: LogFormat,
+    /// Seconds a new connection has to send its Hello frame.
+    #[arg(long, default_value_t = 10)]
+    hello_timeout_secs: u64,
+    /// Seconds one frame may take to write before the client counts as gone.
+    #[arg(long, default_value_t = 60)]
+    send_timeout_secs: u64,
+    /// Seconds between pings to clients; a client silent for two intervals is dropped (0: off).
+    #[arg(long, default_value_t = 30)]
+    ping_interval_secs: u64,
+    /// Seconds shutdown waits for connections to finish before closing the rooms anyway.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace_secs: u64,
+    /// Rooms without connections are closed every this many seconds (0: never).
+    #[arg(long, default_value_t = 60)]
+    room_idle_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -140,6 +158,8 @@ fn main() -> ExitCode {
         }) => {
             if !synqlite_server::rooms::valid_room(&room) {
                 Err(synqlite_server::ServerError::InvalidRoom(room).to_string())
+            } else if secret.is_empty() {
+                Err(EMPTY_SECRET.to_owned())
             } else {
                 println!("{}", HmacTokens::new(secret).token_for(&room, ttl_secs));
                 Ok(ExitCode::SUCCESS)
@@ -151,8 +171,17 @@ fn main() -> ExitCode {
             room,
             rows,
             table,
-        }) => runtime().and_then(|rt| rt.block_on(seed(data, schema, room, rows, table))),
-        None => runtime().and_then(|rt| rt.block_on(serve(cli.serve))),
+        }) => runtime().and_then(|rt| {
+            let r = rt.block_on(seed(data, schema, room, rows, table));
+            rt.shutdown_timeout(Duration::from_secs(5));
+            r
+        }),
+        None => runtime().and_then(|rt| {
+            let r = rt.block_on(serve(cli.serve));
+            // Tasks still running after the grace period are dropped, not waited for.
+            rt.shutdown_timeout(Duration::from_secs(2));
+            r
+        }),
     };
     match result {
         Ok(code) => code,
@@ -162,6 +191,8 @@ fn main() -> ExitCode {
         }
     }
 }
+
+const EMPTY_SECRET: &str = "the token secret is empty: pass a long random string";
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
@@ -222,13 +253,25 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     let mut config = Config::new(args.data, args.schema);
     config.dev = args.dev;
+    config.hello_timeout_secs = args.hello_timeout_secs;
+    config.send_timeout_secs = args.send_timeout_secs;
+    config.shutdown_grace_secs = args.shutdown_grace_secs;
+    config.ping_interval_secs = args.ping_interval_secs;
+    config.room_idle_secs = args.room_idle_secs;
     config.max_frame_bytes = args.max_frame_bytes;
     config.synchronous = match args.synchronous {
         SyncLevel::Normal => Synchronous::Normal,
         SyncLevel::Full => Synchronous::Full,
     };
     if let Some(secret) = args.token_secret {
+        if secret.is_empty() {
+            return Err(EMPTY_SECRET.to_owned());
+        }
+        if secret.len() < 16 {
+            tracing::warn!("the token secret is short: use at least 16 random bytes");
+        }
         config.auth = Arc::new(HmacTokens::new(secret));
+        tracing::info!("room tokens required (HMAC-SHA256)");
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

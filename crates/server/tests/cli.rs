@@ -146,3 +146,75 @@ fn library_check_matches_the_binary() {
     assert_eq!(report.files, 4);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+#[test]
+fn token_prints_a_token_the_server_accepts() {
+    use synqlite_server::{Authenticator, HmacTokens};
+    let out = bin(&[
+        "token",
+        "--room",
+        "music",
+        "--secret",
+        "s3cret-s3cret-s3cret",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    let tokens = HmacTokens::new("s3cret-s3cret-s3cret");
+    assert!(tokens.authenticate(Some(&token), "music").is_ok());
+    assert!(tokens.authenticate(Some(&token), "other").is_err());
+    // The secret may come from the environment; a short TTL is honoured.
+    let env = Command::new(env!("CARGO_BIN_EXE_synqlite-server"))
+        .args(["token", "--room", "music", "--ttl-secs", "0"])
+        .env("SYNQLITE_TOKEN_SECRET", "s3cret-s3cret-s3cret")
+        .output()
+        .unwrap();
+    assert!(env.status.success(), "{}", text(&env.stderr));
+    let expired = text(&env.stdout).trim().to_owned();
+    let why = tokens.authenticate(Some(&expired), "music").unwrap_err();
+    assert!(why.to_string().contains("expired"), "{why}");
+    // Refused: a room name with path tricks, an empty secret.
+    let bad = bin(&["token", "--room", "../x", "--secret", "s"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("invalid room name"));
+    let empty = bin(&["token", "--room", "music", "--secret", ""]);
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(text(&empty.stderr).contains("secret is empty"));
+}
+
+#[test]
+fn the_server_refuses_to_start_on_a_broken_schema_folder() {
+    let tmp = TempDir::new("broken");
+    let schema = tmp.path().join("schema");
+    std::fs::create_dir_all(&schema).unwrap();
+    std::fs::write(schema.join("1700000000_bad.sql"), "CREATE TABLE oops (").unwrap();
+    let data = tmp.path().join("data");
+    let out = bin(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--schema",
+        schema.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1700000000_bad.sql"),
+        "{}",
+        text(&out.stderr)
+    );
+    let nope = tmp.path().join("nope");
+    let missing = bin(&[
+        "--data",
+        data.to_str().unwrap(),
+        "--schema",
+        nope.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("nope"),
+        "{}",
+        text(&missing.stderr)
+    );
+}

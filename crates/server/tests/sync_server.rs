@@ -1,36 +1,13 @@
 //! The sync server over real WebSockets on loopback: convergence (two clients with offline
-//! edits; 100 clients x 200 changes), hostile input, authentication, schema checks, dev
-//! endpoints, and graceful shutdown of the built binary.
+//! edits; 100 clients x 200 changes), graceful shutdown in process (clients in every state)
+//! and of the built binary on SIGTERM.
 
 mod common;
 
 use common::*;
+use futures_util::SinkExt;
 use std::time::Duration;
-use synqlite_core::crdt::{self, Cursor};
-use synqlite_core::rusqlite::params;
-use synqlite_core::sync::{Frame, Hello, SchemaId, MAGIC, PROTOCOL_VERSION};
-use synqlite_server::HmacTokens;
 use tokio_tungstenite::tungstenite::Message;
-
-fn insert(db: &synqlite_core::rusqlite::Connection, prefix: &str, from: usize, n: usize) {
-    db.execute_batch("BEGIN").unwrap();
-    for i in from..from + n {
-        db.execute(
-            "INSERT INTO items (id, v) VALUES (?1, ?2)",
-            params![format!("{prefix}-{i:04}"), format!("value {i}")],
-        )
-        .unwrap();
-    }
-    db.execute_batch("COMMIT").unwrap();
-}
-
-fn items(db: &synqlite_core::rusqlite::Connection) -> Vec<(String, Option<String>)> {
-    let mut s = db.prepare("SELECT id, v FROM items ORDER BY id").unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_converge_with_offline_edits() {
@@ -115,253 +92,43 @@ async fn hundred_clients_two_hundred_changes_each() {
     server.stop().await;
 }
 
-fn hello(room: &str, schema: SchemaId) -> Hello {
-    Hello {
-        room: room.into(),
-        site_id: [9; 16],
-        schema,
-        cursors: vec![],
-        token: None,
-        chunk_size: 1024,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_input_gets_an_error_frame_and_changes_nothing() {
-    let server = Server::start(ITEMS, |c| c.max_frame_bytes = 64 * 1024).await;
+async fn shutdown_tells_every_connection_and_checkpoints_the_rooms() {
+    let mut server = Server::start(ITEMS, |c| c.dev = true).await;
     let url = server.url();
-    // Seed the room through a well-behaved client.
     let db = client_db(&server.schema);
-    insert(&db, "ok", 0, 10);
-    let mut good = Client::join(&url, db, "fuzz", None).await;
-    good.until(|c| c.session.up_to_date()).await;
-    let schema = synqlite_core::sync::schema_id(&good.db).unwrap();
-    let before = items(&server.room_db("fuzz"));
-    assert_eq!(before.len(), 10);
-
-    // A xorshift stream for reproducible garbage.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut rand = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let valid_hello = Frame::Hello(hello("fuzz", schema.clone())).encode();
-    let mut cases: Vec<(Message, &str)> = vec![
-        (Message::Binary(vec![1, 2, 3].into()), "PROTOCOL_ERROR"),
-        (
-            Message::Binary(vec![MAGIC, PROTOCOL_VERSION + 1, 1].into()),
-            "PROTOCOL_VERSION",
-        ),
-        (
-            Message::Binary(vec![MAGIC, PROTOCOL_VERSION, 77].into()),
-            "PROTOCOL_ERROR",
-        ),
-        (
-            Message::Binary(Frame::CaughtUp.encode().into()),
-            "PROTOCOL_ERROR",
-        ),
-        (Message::Text("hello".into()), "PROTOCOL_ERROR"),
-        (
-            Message::Binary(vec![0u8; 100 * 1024].into()),
-            "FRAME_TOO_LARGE",
-        ),
-        (
-            Message::Binary(valid_hello[..valid_hello.len() - 3].to_vec().into()),
-            "PROTOCOL_ERROR",
-        ),
-        (
-            Message::Binary(
-                Frame::Hello(hello("../etc", schema.clone()))
-                    .encode()
-                    .into(),
-            ),
-            "INVALID_ROOM",
-        ),
-        (
-            Message::Binary(Frame::Hello(hello("a/b", schema.clone())).encode().into()),
-            "INVALID_ROOM",
-        ),
-        (
-            Message::Binary(
-                Frame::Hello(hello(
-                    "fuzz",
-                    SchemaId {
-                        name: "other".into(),
-                        version: 1,
-                    },
-                ))
-                .encode()
-                .into(),
-            ),
-            "SCHEMA_MISMATCH",
-        ),
-    ];
-    for _ in 0..40 {
-        let len = (rand() % 200) as usize;
-        let mut b: Vec<u8> = (0..len).map(|_| rand() as u8).collect();
-        if rand() % 2 == 0 && b.len() > 2 {
-            b[0] = MAGIC;
-            b[1] = PROTOCOL_VERSION;
-        }
-        cases.push((Message::Binary(b.into()), ""));
+    insert(&db, "s", 0, 500);
+    let mut joined = Client::join(&url, db, "closing", None).await;
+    joined.until(|c| c.session.up_to_date()).await;
+    // A second client mid-sync: a large backlog, read one frame at a time.
+    server
+        .http()
+        .json("POST", "/rooms/closing/seed?rows=20000&table=items")
+        .await;
+    let mut syncing = Client::join(&url, client_db(&server.schema), "closing", None).await;
+    syncing.step(Duration::from_secs(30)).await.unwrap();
+    // One connected but silent (no Hello yet), one that sent a ping only.
+    let mut silent = connect(&url).await;
+    let mut pinged = connect(&url).await;
+    pinged.send(Message::Ping(vec![1].into())).await.unwrap();
+    let data = server.data.clone();
+    server.begin_stop();
+    for ws in [&mut joined.ws, &mut syncing.ws, &mut silent, &mut pinged] {
+        assert_eq!(expect_error(ws).await, "SHUTTING_DOWN");
     }
-    for (msg, want) in cases {
-        let mut ws = connect(&url).await;
-        use futures_util::SinkExt;
-        ws.send(msg).await.unwrap();
-        let code = expect_error(&mut ws).await;
-        if want.is_empty() {
-            assert!(
-                [
-                    "PROTOCOL_ERROR",
-                    "PROTOCOL_VERSION",
-                    "INVALID_ROOM",
-                    "SCHEMA_MISMATCH"
-                ]
-                .contains(&code.as_str()),
-                "{code}"
-            );
-        } else {
-            assert_eq!(code, want);
-        }
-    }
-    // After joining: garbage, and changes for an unknown table, are refused and write nothing.
-    for bad in [vec![MAGIC, PROTOCOL_VERSION, 3, 0, 0, 1, 1], {
-        let mut page =
-            crdt::changes_page(&good.db, Cursor::START, 100, crdt::SiteFilter::All).unwrap();
-        page.changes[3].table = "nope".into();
-        Frame::Changes(synqlite_core::sync::Changes {
-            rows: page.changes,
-            last: page.next,
-        })
-        .encode()
-    }] {
-        let mut c = Client::join(&url, client_db(&server.schema), "fuzz", None).await;
-        c.until(|c| c.session.up_to_date()).await;
-        send(&mut c.ws, vec![bad]).await;
-        let code = expect_error(&mut c.ws).await;
-        assert!(
-            ["PROTOCOL_ERROR", "INVALID_CHANGE"].contains(&code.as_str()),
-            "{code}"
-        );
-    }
-    assert_eq!(items(&server.room_db("fuzz")), before);
-    // The server still serves this room and others.
-    insert(&good.db, "ok", 10, 1);
-    good.push().await;
-    let mut fresh = Client::join(&url, client_db(&server.schema), "fuzz", None).await;
-    fresh.until(|c| count(&c.db, "items") == 11).await;
-    let mut other = Client::join(&url, client_db(&server.schema), "other-room", None).await;
-    other.until(|c| c.session.up_to_date()).await;
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_are_checked_per_room() {
-    let tokens = HmacTokens::new("secret");
-    let server = Server::start(ITEMS, |c| {
-        c.auth = std::sync::Arc::new(HmacTokens::new("secret"));
-    })
-    .await;
-    let url = server.url();
-    for token in [
-        None,
-        Some("garbage".to_owned()),
-        Some(tokens.token_for("other", 60)),
-        Some(tokens.token("private", 1)),
-        Some(HmacTokens::new("wrong").token_for("private", 60)),
-    ] {
-        let mut c = Client::join(&url, client_db(&server.schema), "private", token).await;
-        assert_eq!(expect_error(&mut c.ws).await, "UNAUTHORIZED");
-    }
-    let mut ok = Client::join(
-        &url,
-        client_db(&server.schema),
-        "private",
-        Some(tokens.token_for("private", 60)),
-    )
-    .await;
-    ok.until(|c| c.session.up_to_date()).await;
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_of_another_schema_is_told_both_versions() {
-    let server = Server::start(ITEMS, |_| {}).await;
-    let mut db = synqlite_core::rusqlite::Connection::open_in_memory().unwrap();
-    crdt::init(&mut db).unwrap();
-    synqlite_core::schema::apply_migrations(
-        &db,
-        &[synqlite_core::schema::Migration::new(
-            "1800000000_other.sql",
-            ITEMS,
-        )],
-    )
-    .unwrap();
-    let mut c = Client::join(&server.url(), db, "r", None).await;
-    let bytes = next_frame(&mut c.ws).await.unwrap();
-    match Frame::decode(&bytes).unwrap() {
-        Frame::Error(e) => {
-            assert_eq!(e.code, "SCHEMA_MISMATCH");
-            assert_eq!(
-                e.details,
-                vec![
-                    (
-                        "server_schema".to_owned(),
-                        "migrations@1700000000".to_owned()
-                    ),
-                    (
-                        "client_schema".to_owned(),
-                        "migrations@1800000000".to_owned()
-                    ),
-                ]
-            );
-        }
-        f => panic!("{f:?}"),
-    }
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dev_endpoints_seed_and_dump_rooms() {
-    let server = Server::start(ITEMS, |c| c.dev = true).await;
-    let base = format!("http://{}", server.addr);
-    let http = move |method: &str, path: &str| {
-        let out = std::process::Command::new("node")
-            .args([
-                "-e",
-                &format!(
-                    "fetch('{base}{path}', {{ method: '{method}' }}).then(async (r) => \
-                     console.log(JSON.stringify({{ s: r.status, b: await r.text() }})))"
-                ),
-            ])
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (
-            v["s"].as_u64().unwrap(),
-            v["b"].as_str().unwrap().to_owned(),
-        )
-    };
-    let h = http.clone();
-    let (s, body) =
-        tokio::task::spawn_blocking(move || h("POST", "/rooms/dev/seed?rows=3000&table=items"))
-            .await
-            .unwrap();
-    assert_eq!(s, 200, "{body}");
-    assert_eq!(body, r#"{"changes":3000,"rows":3000}"#);
-    let mut c = Client::join(&server.url(), client_db(&server.schema), "dev", None).await;
-    c.until(|c| c.session.up_to_date()).await;
-    assert_eq!(c.session.progress(), (3000, 3000));
-    let (s, body) = tokio::task::spawn_blocking(move || http("GET", "/rooms/dev/rows/items"))
-        .await
+    let _dir = server.stopped().await;
+    // Checkpointed: no WAL content left, and the file is sound with every committed row.
+    let wal = data.join("closing.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "WAL left behind"
+    );
+    let room = open_room_file(&data, "closing");
+    let ok: String = room
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(s, 200);
-    let rows: Vec<(String, Option<String>)> = serde_json::from_str(&body).unwrap();
-    assert_eq!(rows, items(&c.db));
-    server.stop().await;
+    assert_eq!(ok, "ok");
+    assert_eq!(count(&room, "items"), 20500);
 }
 
 #[test]
@@ -409,6 +176,9 @@ fn the_binary_shuts_down_gracefully_on_sigterm() {
         insert(&db, "x", 0, 100);
         let mut c = Client::join(&url, db, "down", None).await;
         c.until(|c| c.session.up_to_date()).await;
+        // A change in flight when the signal arrives is committed or not at all.
+        insert(&c.db, "x", 100, 50);
+        c.push().await;
         let pid = child.id().to_string();
         let killed = std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -438,5 +208,6 @@ fn the_binary_shuts_down_gracefully_on_sigterm() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
-    assert_eq!(count(&room, "items"), 100);
+    let n = count(&room, "items");
+    assert!(n == 100 || n == 150, "{n}");
 }

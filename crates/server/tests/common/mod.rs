@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use synqlite_core::crdt;
-use synqlite_core::rusqlite::Connection;
+use synqlite_core::rusqlite::{params, Connection};
 use synqlite_core::schema::apply_migrations;
 use synqlite_core::sync::{ClientConfig, ClientSession, Frame};
 use synqlite_server::{migrate, Config};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
@@ -39,6 +40,20 @@ impl Server {
         let schema = dir.path().join("schema");
         std::fs::create_dir_all(&schema).unwrap();
         std::fs::write(schema.join("1700000000_init.sql"), migration).unwrap();
+        Server::start_with(dir, schema, tweak).await
+    }
+
+    /// Starts a server on the repository's `schema/` folder (the demo's songs, playlists...).
+    pub async fn start_repo_schema(tweak: impl FnOnce(&mut Config)) -> Server {
+        let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema");
+        Server::start_with(tempfile::tempdir().unwrap(), schema, tweak).await
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        schema: PathBuf,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Server {
         let data = dir.path().join("data");
         let mut config = Config::new(&data, &schema);
         tweak(&mut config);
@@ -66,11 +81,28 @@ impl Server {
         format!("ws://{}/sync", self.addr)
     }
 
+    /// Shuts the server down gracefully and waits until `serve` returned.
     pub async fn stop(mut self) {
+        self.begin_stop();
+        (&mut self.task).await.unwrap();
+    }
+
+    /// Resolves the server's shutdown future (see [`Server::stop`]).
+    pub fn begin_stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+    }
+
+    /// Waits until `serve` returned (after [`Server::begin_stop`]); the returned folder keeps
+    /// the data and schema until dropped.
+    pub async fn stopped(mut self) -> tempfile::TempDir {
         (&mut self.task).await.unwrap();
+        self._dir
+    }
+
+    pub fn http(&self) -> Http {
+        Http(self.addr)
     }
 
     /// Opens the room's database file directly (read-only use in tests).
@@ -200,4 +232,97 @@ impl Client {
             }
         }
     }
+}
+
+/// A minimal HTTP/1.1 client for the server's plain endpoints (one request per connection).
+#[derive(Clone, Copy)]
+pub struct Http(pub SocketAddr);
+
+impl Http {
+    /// `(status, body)` of `method path`; extra request headers as `name: value` lines.
+    pub async fn request(&self, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
+        let (status, _, body) = self.request_full(method, path, headers).await;
+        (status, body)
+    }
+
+    /// `(status, response headers lower-cased, body)`.
+    pub async fn request_full(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+    ) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.0).await.unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n",
+            self.0
+        );
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let head = head.to_ascii_lowercase();
+        let body = if head.contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        (status, head, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[]).await
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, String) {
+        self.request("POST", path, &[]).await
+    }
+
+    /// The JSON body of a successful request.
+    pub async fn json(&self, method: &str, path: &str) -> serde_json::Value {
+        let (status, body) = self.request(method, path, &[]).await;
+        assert_eq!(status, 200, "{method} {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// Inserts rows `<prefix>-<from..from+n>` into `items` in one transaction.
+pub fn insert(db: &synqlite_core::rusqlite::Connection, prefix: &str, from: usize, n: usize) {
+    db.execute_batch("BEGIN").unwrap();
+    for i in from..from + n {
+        db.execute(
+            "INSERT INTO items (id, v) VALUES (?1, ?2)",
+            params![format!("{prefix}-{i:04}"), format!("value {i}")],
+        )
+        .unwrap();
+    }
+    db.execute_batch("COMMIT").unwrap();
+}
+
+pub fn items(db: &synqlite_core::rusqlite::Connection) -> Vec<(String, Option<String>)> {
+    let mut s = db.prepare("SELECT id, v FROM items ORDER BY id").unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
