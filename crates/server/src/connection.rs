@@ -24,7 +24,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use synqlite_core::sync::{ErrorFrame, Frame, ServerSession, MAGIC};
+use synqlite_core::sync::{ErrorFrame, Frame, ServerSession};
 use synqlite_core::Error as CoreError;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
@@ -39,9 +39,6 @@ const CLOSE_INTERNAL: u16 = 1011;
 
 /// How long the error and close frames of a failing connection may take to write.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The kind byte of a `Changes` frame (checked against the core's encoder in the tests).
-const KIND_CHANGES: u8 = 3;
 
 /// Lower-case hex of a site id, for logs.
 pub(crate) fn hex(b: &[u8]) -> String {
@@ -74,40 +71,6 @@ fn error_frame(err: &ServerError) -> Vec<u8> {
         details: Vec::new(),
     })
     .encode()
-}
-
-/// Number of change rows in an encoded `Changes` frame (0 for other frames), read from its
-/// header without decoding the rows: the body is a cursor (two varints), three dictionaries
-/// (a count, then length-prefixed entries) and the row count.
-pub(crate) fn changes_rows(frame: &[u8]) -> usize {
-    fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let byte = *b.get(*i)?;
-            *i += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
-    let count = || -> Option<u64> {
-        if frame.len() < 3 || frame[0] != MAGIC || frame[2] != KIND_CHANGES {
-            return None;
-        }
-        let mut i = 3;
-        varint(frame, &mut i)?;
-        varint(frame, &mut i)?;
-        for _ in 0..3 {
-            for _ in 0..varint(frame, &mut i)? {
-                let len = usize::try_from(varint(frame, &mut i)?).ok()?;
-                i = i.checked_add(len)?;
-            }
-        }
-        varint(frame, &mut i)
-    };
-    count().and_then(|n| usize::try_from(n).ok()).unwrap_or(0)
 }
 
 /// Whether an error from the WebSocket layer means the message exceeded the size limits.
@@ -174,7 +137,6 @@ impl Peer {
     /// Sends `frames` in order, each within the send timeout.
     async fn send(&mut self, frames: Vec<Vec<u8>>) -> Result<(), SendError> {
         for f in frames {
-            let rows = changes_rows(&f);
             let sent = tokio::time::timeout(
                 self.send_timeout,
                 self.socket.send(Message::Binary(f.into())),
@@ -183,7 +145,6 @@ impl Peer {
             match sent {
                 Ok(Ok(())) => {
                     self.frames_out += 1;
-                    self.rows_out += rows as u64;
                 }
                 Ok(Err(_)) => return Err(SendError::Gone),
                 Err(_) => return Err(SendError::TooSlow),
@@ -311,7 +272,10 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, addr: SocketAddr) {
         _ = stop.changed() => Err(ServerError::ShuttingDown),
     };
     let (room, mut changed, session, frames) = match joined {
-        Ok((room, changed, Ok((session, frames)))) => (room, changed, session, frames),
+        Ok((room, changed, Ok((session, frames)))) => {
+            peer.rows_out = session.rows_sent();
+            (room, changed, session, frames)
+        }
         Ok((_, _, Err(rejection))) => {
             let e = ServerError::Core(rejection.error);
             warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
@@ -489,6 +453,7 @@ async fn relay(
             }
         };
         session = back;
+        peer.rows_out = session.rows_sent();
         if let Err(e) = peer.send(frames).await {
             return e.into();
         }
@@ -498,59 +463,6 @@ async fn relay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synqlite_core::crdt::{Change, Cursor};
-    use synqlite_core::rusqlite::types::Value;
-    use synqlite_core::sync::Changes;
-
-    fn change(i: i64, table: &str, val: Value) -> Change {
-        Change {
-            table: table.into(),
-            pk: vec![1, 9, i as u8],
-            cid: format!("c{}", i % 3),
-            val,
-            col_version: 1,
-            db_version: i + 1,
-            site_id: vec![(i % 2) as u8; 16],
-            cl: 1,
-            seq: 0,
-        }
-    }
-
-    #[test]
-    fn changes_rows_reads_the_row_count_of_encoded_frames() {
-        for n in [0usize, 1, 2, 127, 128, 300] {
-            let rows: Vec<Change> = (0..n as i64)
-                .map(|i| {
-                    let val = match i % 4 {
-                        0 => Value::Integer(i * 1_000_000),
-                        1 => Value::Text("x".repeat(i as usize)),
-                        2 => Value::Blob(vec![7; 200]),
-                        _ => Value::Null,
-                    };
-                    change(i, if i % 2 == 0 { "songs" } else { "t" }, val)
-                })
-                .collect();
-            let frame = Frame::Changes(Changes {
-                rows,
-                last: Cursor {
-                    db_version: 1 << 40,
-                    seq: 5,
-                },
-            })
-            .encode();
-            assert_eq!(frame[2], KIND_CHANGES);
-            assert_eq!(changes_rows(&frame), n);
-            // Truncated or foreign frames count as nothing, never panic.
-            for cut in 0..frame.len().min(40) {
-                let _ = changes_rows(&frame[..cut]);
-            }
-        }
-        assert_eq!(changes_rows(&Frame::CaughtUp.encode()), 0);
-        assert_eq!(changes_rows(&Frame::Ack(Cursor::START).encode()), 0);
-        assert_eq!(changes_rows(&[MAGIC, 1, KIND_CHANGES, 0xff, 0xff]), 0);
-        assert_eq!(changes_rows(&[]), 0);
-    }
-
     #[test]
     fn close_codes_follow_rfc_6455() {
         let protocol = ServerError::Core(CoreError::Protocol("x".into()));

@@ -68,6 +68,7 @@ pub struct ServerSession {
     chunk: u32,
     window: usize,
     caught_up_sent: bool,
+    rows_sent: u64,
 }
 
 impl ServerSession {
@@ -119,6 +120,7 @@ impl ServerSession {
                 chunk,
                 window: opts.window.max(1),
                 caught_up_sent: false,
+                rows_sent: 0,
             };
             let welcome = Frame::Welcome(Welcome {
                 server_site,
@@ -184,6 +186,7 @@ impl ServerSession {
             );
             self.sent = page.next;
             if !page.changes.is_empty() {
+                self.rows_sent += page.changes.len() as u64;
                 frames.push(
                     Frame::Changes(Changes {
                         rows: page.changes,
@@ -207,6 +210,11 @@ impl ServerSession {
     /// The client's site id.
     pub fn client_site(&self) -> [u8; 16] {
         self.client_site
+    }
+
+    /// Change rows put in `Changes` frames for this client so far.
+    pub fn rows_sent(&self) -> u64 {
+        self.rows_sent
     }
 
     /// Whether the window is full (the client has not acknowledged enough chunks).
