@@ -9,6 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why an [`Authenticator`] refused a connection. The message is sent to the client in an
@@ -24,13 +26,53 @@ impl AuthError {
     }
 }
 
+/// Read-only or read-write access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Receive changes only.
+    Read,
+    /// Receive and upload changes.
+    Write,
+}
+
+/// What an authenticated connection may do; the session enforces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The site id the token binds, if any.
+    pub site: Option<[u8; 16]>,
+    /// Read-only clients may not upload changes.
+    pub scope: Scope,
+    /// Unix seconds at which the grant ends, if any.
+    pub expires_at: Option<u64>,
+    /// Who, for logs.
+    pub subject: Option<String>,
+}
+
+impl Grant {
+    /// Read-write, any site, no expiry.
+    pub fn full() -> Grant {
+        Grant {
+            site: None,
+            scope: Scope::Write,
+            expires_at: None,
+            subject: None,
+        }
+    }
+}
+
+/// The future an [`Authenticator`] returns.
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Grant, AuthError>> + Send + 'a>>;
+
 /// Decides whether a connection may join a room. Called once per connection, after the room
-/// name was validated and before the room is opened; it runs on the async workers, so keep it
-/// fast (no blocking I/O).
+/// name was validated and before the room is opened.
 pub trait Authenticator: Send + Sync + 'static {
-    /// `Ok(())` lets the client with `token` join `room`; an error is sent to it
+    /// The grant of the client with `token` in `room`; an error is sent to it
     /// (`UNAUTHORIZED` with the error's message) before the connection closes.
-    fn authenticate(&self, token: Option<&str>, room: &str) -> Result<(), AuthError>;
+    fn authenticate<'a>(&'a self, token: Option<&'a str>, room: &'a str) -> AuthFuture<'a>;
+    /// Whether anyone gets in without a token.
+    fn is_open(&self) -> bool {
+        false
+    }
 }
 
 /// Lets everyone into every room (the default).
@@ -38,7 +80,36 @@ pub trait Authenticator: Send + Sync + 'static {
 pub struct AllowAll;
 
 impl Authenticator for AllowAll {
-    fn authenticate(&self, _token: Option<&str>, _room: &str) -> Result<(), AuthError> {
+    fn authenticate<'a>(&'a self, _token: Option<&'a str>, _room: &'a str) -> AuthFuture<'a> {
+        Box::pin(async { Ok(Grant::full()) })
+    }
+    fn is_open(&self) -> bool {
+        true
+    }
+}
+
+/// Lets an embedding app refuse individual incoming change rows.
+pub trait ChangeFilter: Send + Sync + 'static {
+    /// `Err(why)` refuses the whole chunk holding `change` with `FORBIDDEN`.
+    fn check(
+        &self,
+        room: &str,
+        grant: &Grant,
+        change: &synqlite_core::crdt::Change,
+    ) -> Result<(), String>;
+}
+
+/// Accepts every change (the default).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllowAllChanges;
+
+impl ChangeFilter for AllowAllChanges {
+    fn check(
+        &self,
+        _room: &str,
+        _grant: &Grant,
+        _change: &synqlite_core::crdt::Change,
+    ) -> Result<(), String> {
         Ok(())
     }
 }
@@ -91,7 +162,13 @@ impl HmacTokens {
 }
 
 impl Authenticator for HmacTokens {
-    fn authenticate(&self, token: Option<&str>, room: &str) -> Result<(), AuthError> {
+    fn authenticate<'a>(&'a self, token: Option<&'a str>, room: &'a str) -> AuthFuture<'a> {
+        Box::pin(async move { self.check(token, room).map(|()| Grant::full()) })
+    }
+}
+
+impl HmacTokens {
+    fn check(&self, token: Option<&str>, room: &str) -> Result<(), AuthError> {
         let bad = |why: &str| AuthError(format!("room {room:?}: {why}"));
         let token = token.ok_or_else(|| bad("a token is required"))?;
         let parts: Vec<&str> = token.split('.').collect();
@@ -130,16 +207,16 @@ mod tests {
     fn tokens_grant_their_room_until_expiry() {
         let t = HmacTokens::new("s3cret");
         let ok = t.token_for("music", 60);
-        assert!(t.authenticate(Some(&ok), "music").is_ok());
+        assert!(t.check(Some(&ok), "music").is_ok());
         let why = |r: Result<(), AuthError>| r.unwrap_err().0;
-        assert!(why(t.authenticate(Some(&ok), "other")).contains("another room"));
-        assert!(why(t.authenticate(None, "music")).contains("required"));
-        assert!(why(t.authenticate(Some("v1.x"), "music")).contains("malformed"));
-        assert!(why(t.authenticate(Some("v2.1.bXVzaWM.AA"), "music")).contains("version"));
+        assert!(why(t.check(Some(&ok), "other")).contains("another room"));
+        assert!(why(t.check(None, "music")).contains("required"));
+        assert!(why(t.check(Some("v1.x"), "music")).contains("malformed"));
+        assert!(why(t.check(Some("v2.1.bXVzaWM.AA"), "music")).contains("version"));
         let expired = t.token("music", 1);
-        assert!(why(t.authenticate(Some(&expired), "music")).contains("expired"));
+        assert!(why(t.check(Some(&expired), "music")).contains("expired"));
         let forged = HmacTokens::new("other").token_for("music", 60);
-        assert!(why(t.authenticate(Some(&forged), "music")).contains("signature"));
+        assert!(why(t.check(Some(&forged), "music")).contains("signature"));
         // A valid token with a byte changed anywhere is refused.
         for i in 0..ok.len() {
             let mut b = ok.clone().into_bytes();
@@ -148,10 +225,7 @@ mod tests {
                 continue;
             };
             if tampered != ok {
-                assert!(
-                    t.authenticate(Some(&tampered), "music").is_err(),
-                    "{tampered}"
-                );
+                assert!(t.check(Some(&tampered), "music").is_err(), "{tampered}");
             }
         }
     }

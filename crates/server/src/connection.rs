@@ -1,32 +1,42 @@
-//! One WebSocket connection: Hello, authentication, join, then relaying frames between the
-//! client and its room until either side closes, an error ends it, or the server shuts down.
+//! One WebSocket connection: Hello, authentication, join, then moving frames between the client
+//! and its room's thread ([`crate::rooms::actor`]) until either side closes, an error ends it,
+//! the server shuts down or needs the room (`SERVER_BUSY`).
 //!
-//! - One task per connection. Its socket writes block only itself: the room's other
-//!   connections never wait for it, and it never queues anything for them.
-//! - Every frame is handled on the room's connection ([`crate::rooms::Room::with`]) and its
-//!   replies are written before the next frame is read, so a client cannot make the server
-//!   buffer for it: a client that does not read stops being read.
-//! - Flow control comes from the protocol's window: a session has at most a few unacknowledged
-//!   chunks in flight (each at most [`synqlite_core::sync::MAX_FRAME_PAYLOAD`] of values), so
-//!   memory per connection is bounded by the window, never by the room's backlog. Room change
-//!   notifications coalesce ([`crate::rooms`]); a blocked session ignores them and catches up
-//!   when the client's acks arrive.
+//! - **Before the join** nothing is spent on the peer in proportion to what it claims: the
+//!   socket is read only up to the pre-auth budget ([`crate::listener::Meter`]), the first
+//!   frame must be a Hello (its kind is checked before anything is decoded, its size is capped),
+//!   the room name, the token and the schema are checked before the room is opened (or
+//!   created).
+//! - **Writes before reads**: the connection reads the next frame only when it has nothing left
+//!   to write and its previous upload was committed, so a client that does not read stops being
+//!   read, and the frames queued for it stay bounded by the protocol's window.
+//! - **Cheap spam**: frames are read at most `frames_per_sec` / `bytes_per_sec` (token
+//!   buckets: a faster client is simply read more slowly); an empty `Changes` frame is answered
+//!   here without touching the room, an `Ack` for nothing is ignored.
+//! - **Uploads** are checked here (the client's own site id only, write access, the app's
+//!   [`crate::auth::ChangeFilter`]), then committed by the room's thread with other clients'
+//!   uploads of the same moment.
 //! - Bad input (undecodable, truncated, oversized, text, unknown kind, other protocol version,
 //!   a frame the protocol does not allow here, invalid change rows) gets an error frame with
 //!   the stable code, then a close frame; nothing of a refused frame is written.
 //! - A write that does not finish within the send timeout ends the connection (a peer that
-//!   stopped reading); so does a server shutdown, after the frame being handled.
+//!   stopped reading); so does a message that takes longer than the message timeout to arrive.
 
 use crate::error::ServerError;
 use crate::http::AppState;
-use crate::rooms::{valid_room, Room};
+use crate::limits::{clip, TokenBucket};
+use crate::listener::Conn;
+use crate::rooms::{valid_room, Outbound, Room};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use std::net::SocketAddr;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use synqlite_core::sync::{ErrorFrame, Frame, ServerSession};
+use synqlite_core::sync::{schema_rejection, Changes, ErrorFrame, Frame, Hello};
 use synqlite_core::Error as CoreError;
-use tokio::sync::watch;
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 /// Close codes (RFC 6455).
@@ -36,9 +46,17 @@ const CLOSE_PROTOCOL: u16 = 1002;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_INTERNAL: u16 = 1011;
+const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// How long the error and close frames of a failing connection may take to write.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a join waits for a previous connection of the same site id to end.
+const SITE_IN_USE_RETRIES: u32 = 20;
+const SITE_IN_USE_WAIT: Duration = Duration::from_millis(100);
+
+/// How often a connection checks its timers (message timeout).
+const WATCHDOG: Duration = Duration::from_millis(500);
 
 /// Lower-case hex of a site id, for logs.
 pub(crate) fn hex(b: &[u8]) -> String {
@@ -49,8 +67,11 @@ pub(crate) fn hex(b: &[u8]) -> String {
 fn close_code(err: &ServerError) -> u16 {
     match err {
         ServerError::ShuttingDown => CLOSE_GOING_AWAY,
+        ServerError::ServerBusy(_) | ServerError::SiteInUse => CLOSE_TRY_AGAIN,
         ServerError::FrameTooLarge(_) => CLOSE_TOO_BIG,
-        ServerError::InvalidRoom(_) | ServerError::Unauthorized(_) => CLOSE_POLICY,
+        ServerError::InvalidRoom(_) | ServerError::Unauthorized(_) | ServerError::Forbidden(_) => {
+            CLOSE_POLICY
+        }
         ServerError::Core(e) if e.code() == "INTERNAL" || e.code().starts_with("SQLITE_") => {
             CLOSE_INTERNAL
         }
@@ -58,16 +79,17 @@ fn close_code(err: &ServerError) -> u16 {
             CLOSE_INTERNAL
         }
         ServerError::Core(CoreError::Protocol(_) | CoreError::ProtocolVersion(_))
-        | ServerError::HelloTimeout(_) => CLOSE_PROTOCOL,
+        | ServerError::HelloTimeout(_)
+        | ServerError::MessageTimeout(_) => CLOSE_PROTOCOL,
         _ => CLOSE_POLICY,
     }
 }
 
 /// The error frame telling the client about `err`.
-fn error_frame(err: &ServerError) -> Vec<u8> {
+pub(crate) fn error_frame(err: &ServerError) -> Vec<u8> {
     Frame::Error(ErrorFrame {
         code: err.code().to_owned(),
-        message: err.to_string(),
+        message: clip(&err.to_string()),
         details: Vec::new(),
     })
     .encode()
@@ -90,14 +112,13 @@ fn too_large(e: &axum::Error) -> bool {
 /// One connection's socket, peer and traffic counters.
 struct Peer {
     socket: WebSocket,
-    addr: SocketAddr,
+    conn: Arc<Conn>,
     send_timeout: Duration,
     /// Pings sent since the peer last sent anything (pongs included).
     unanswered: u32,
     frames_in: u64,
     frames_out: u64,
     rows_in: u64,
-    rows_out: u64,
 }
 
 /// Why sending stopped.
@@ -108,63 +129,51 @@ enum SendError {
     TooSlow,
 }
 
-impl Peer {
-    /// The next binary message; `Ok(None)` when the peer closed. Pings and pongs are handled by
-    /// the WebSocket layer and skipped here.
-    async fn recv(&mut self) -> Result<Option<Vec<u8>>, ServerError> {
-        loop {
-            let msg = self.socket.recv().await;
-            self.unanswered = 0;
-            return match msg {
-                None | Some(Ok(Message::Close(_))) => Ok(None),
-                Some(Ok(Message::Binary(b))) => {
-                    self.frames_in += 1;
-                    Ok(Some(b.to_vec()))
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Text(_))) => Err(ServerError::Core(CoreError::Protocol(
-                    "text messages are not part of the sync protocol; send binary frames".into(),
-                ))),
-                Some(Err(e)) if too_large(&e) => Err(ServerError::FrameTooLarge(e.to_string())),
-                Some(Err(e)) => {
-                    debug!(peer = %self.addr, error = %e, "socket error");
-                    Ok(None)
-                }
-            };
-        }
-    }
+/// What one read from the socket gave.
+enum Incoming {
+    Frame(Vec<u8>),
+    /// A ping or pong (the WebSocket layer answers pings).
+    Control,
+    Closed,
+}
 
-    /// Sends `frames` in order, each within the send timeout.
-    async fn send(&mut self, frames: Vec<Vec<u8>>) -> Result<(), SendError> {
-        for f in frames {
-            let sent = tokio::time::timeout(
-                self.send_timeout,
-                self.socket.send(Message::Binary(f.into())),
-            )
-            .await;
-            match sent {
-                Ok(Ok(())) => {
-                    self.frames_out += 1;
-                }
-                Ok(Err(_)) => return Err(SendError::Gone),
-                Err(_) => return Err(SendError::TooSlow),
+impl Peer {
+    async fn recv(&mut self) -> Result<Incoming, ServerError> {
+        let msg = self.socket.recv().await;
+        self.unanswered = 0;
+        match msg {
+            None | Some(Ok(Message::Close(_))) => Ok(Incoming::Closed),
+            Some(Ok(Message::Binary(b))) => {
+                self.frames_in += 1;
+                self.conn.touch();
+                Ok(Incoming::Frame(b.to_vec()))
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(Incoming::Control),
+            Some(Ok(Message::Text(_))) => Err(ServerError::Core(CoreError::Protocol(
+                "text messages are not part of the sync protocol; send binary frames".into(),
+            ))),
+            Some(Err(e)) if too_large(&e) => Err(ServerError::FrameTooLarge(e.to_string())),
+            Some(Err(e)) => {
+                debug!(peer = %self.conn.addr, error = %e, "socket error");
+                Ok(Incoming::Closed)
             }
         }
-        Ok(())
     }
 
-    /// Sends a ping (the WebSocket layer of every client answers it with a pong).
-    async fn ping(&mut self) -> Result<(), SendError> {
-        match tokio::time::timeout(
-            self.send_timeout,
-            self.socket.send(Message::Ping(Default::default())),
-        )
-        .await
-        {
+    async fn send_one(&mut self, msg: Message) -> Result<(), SendError> {
+        match tokio::time::timeout(self.send_timeout, self.socket.send(msg)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(SendError::Gone),
             Err(_) => Err(SendError::TooSlow),
         }
+    }
+
+    /// Sends one frame within the send timeout.
+    async fn send(&mut self, frame: Bytes) -> Result<(), SendError> {
+        self.send_one(Message::Binary(frame)).await?;
+        self.frames_out += 1;
+        self.conn.touch();
+        Ok(())
     }
 
     /// Sends `frame` (an error frame) then a close frame with `code`, giving up quietly after
@@ -192,157 +201,214 @@ impl Peer {
     }
 }
 
+/// What a connection may do in its room, from its credentials.
+struct Access {
+    grant: crate::auth::Grant,
+}
+
+/// Reads the Hello within the hello timeout and the pre-auth budget.
+async fn read_hello(peer: &mut Peer, state: &AppState) -> Result<Option<Hello>, ServerError> {
+    let meter = peer.conn.meter.clone();
+    let deadline = tokio::time::Instant::now() + state.limits.hello_timeout;
+    loop {
+        let got = tokio::select! {
+            r = tokio::time::timeout_at(deadline, peer.recv()) => r,
+            _ = meter.over.notified() => {
+                return Err(ServerError::FrameTooLarge(format!(
+                    "the first frame must be a Hello of at most {} bytes",
+                    MAX_HELLO_BYTES
+                )))
+            }
+        };
+        match got {
+            Err(_) => {
+                return Err(ServerError::HelloTimeout(
+                    state.limits.hello_timeout.as_secs(),
+                ))
+            }
+            Ok(Ok(Incoming::Control)) => continue,
+            Ok(Ok(Incoming::Closed)) => return Ok(None),
+            Ok(Ok(Incoming::Frame(bytes))) => {
+                return decode_hello(&bytes).map(Some).map_err(ServerError::Core)
+            }
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
+
+// TEMPORARY until the core's bounded decoder lands.
+const MAX_HELLO_BYTES: usize = 64 * 1024;
+fn decode_hello(bytes: &[u8]) -> Result<Hello, CoreError> {
+    match Frame::decode(bytes)? {
+        Frame::Hello(h) => Ok(h),
+        f => Err(CoreError::Protocol(format!(
+            "the first frame must be a hello, got {}",
+            f.kind()
+        ))),
+    }
+}
+
+/// Checks the Hello's room, token and schema; opens the room only if they pass.
+async fn admit(
+    state: &AppState,
+    hello: &Hello,
+) -> Result<(Arc<Room>, Access), (ServerError, Vec<u8>)> {
+    let plain = |e: ServerError| {
+        let f = error_frame(&e);
+        (e, f)
+    };
+    if !valid_room(&hello.room) {
+        return Err(plain(ServerError::InvalidRoom(clip(&hello.room))));
+    }
+    let grant = state
+        .auth
+        .authenticate(hello.token.as_deref(), &hello.room)
+        .await
+        .map_err(|e| plain(e.into()))?;
+    if let Some(site) = grant.site {
+        if site != hello.site_id {
+            return Err(plain(ServerError::Unauthorized(
+                "the token binds another site id than the one this client presents".into(),
+            )));
+        }
+    }
+    if hello.schema != state.schema {
+        let r = schema_rejection(&state.schema, &hello.schema);
+        return Err((ServerError::Core(r.error), r.frame));
+    }
+    let room = state.rooms.get(&hello.room).await.map_err(plain)?;
+    Ok((room, Access { grant }))
+}
+
 /// Serves one upgraded connection until it ends.
-pub async fn run(socket: WebSocket, state: Arc<AppState>, addr: SocketAddr) {
+pub async fn run(socket: WebSocket, state: Arc<AppState>, conn: Arc<Conn>) {
+    let addr = conn.addr;
     let mut peer = Peer {
         socket,
-        addr,
+        conn,
         send_timeout: state.send_timeout,
         unanswered: 0,
         frames_in: 0,
         frames_out: 0,
         rows_in: 0,
-        rows_out: 0,
     };
     let mut stop = state.stop.clone();
     if *stop.borrow_and_update() {
         peer.fail(&ServerError::ShuttingDown).await;
         return;
     }
-    // The Hello, within the hello timeout.
-    let first = tokio::select! {
-        m = tokio::time::timeout(state.hello_timeout, peer.recv()) => m,
-        _ = stop.changed() => {
-            peer.fail(&ServerError::ShuttingDown).await;
-            return;
-        }
+    let hello = tokio::select! {
+        h = read_hello(&mut peer, &state) => h,
+        _ = stop.changed() => Err(ServerError::ShuttingDown),
     };
-    let bytes = match first {
-        Err(_) => {
-            let e = ServerError::HelloTimeout(state.hello_timeout.as_secs());
-            info!(peer = %addr, code = e.code(), "no hello in time");
-            peer.fail(&e).await;
-            return;
-        }
-        Ok(Ok(Some(b))) => b,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            warn!(peer = %addr, code = e.code(), error = %e, "bad first frame");
+    let hello = match hello {
+        Ok(Some(h)) => h,
+        Ok(None) => return,
+        Err(e) => {
+            info!(peer = %addr, code = e.code(), error = %clip(&e.to_string()), "no valid hello");
             peer.fail(&e).await;
             return;
         }
     };
-    let hello = match Frame::decode(&bytes) {
-        Ok(Frame::Hello(h)) => h,
-        other => {
-            let e = ServerError::Core(match other {
-                Ok(f) => CoreError::Protocol(format!(
-                    "the first frame must be a hello, got {}",
-                    f.kind()
-                )),
-                Err(e) => e,
-            });
-            warn!(peer = %addr, code = e.code(), error = %e, "bad hello");
-            peer.fail(&e).await;
-            return;
-        }
-    };
-    drop(bytes);
-    let site = hex(&hello.site_id);
-    let room_name = hello.room.clone();
-    // Join: room name, token, room database, schema.
+    let site_id = hello.site_id;
+    let site = hex(&site_id);
+    let room_name = clip(&hello.room);
     let joined = async {
-        if !valid_room(&hello.room) {
-            return Err(ServerError::InvalidRoom(hello.room.clone()));
+        let (room, access) = admit(&state, &hello).await?;
+        // A client that reconnects at once may find its previous connection not yet ended:
+        // wait a little for it before refusing.
+        let mut tries = 0;
+        loop {
+            let (out, rx) = mpsc::unbounded_channel();
+            match room.join(hello.clone(), out).await {
+                Ok(ticket) => return Ok::<_, (ServerError, Vec<u8>)>((room, access, rx, ticket)),
+                Err((ServerError::SiteInUse, _)) if tries < SITE_IN_USE_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(SITE_IN_USE_WAIT).await;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        state
-            .auth
-            .authenticate(hello.token.as_deref(), &hello.room)?;
-        let room = state.rooms.get(&hello.room).await?;
-        // Subscribed before `accept` reads the room: a commit after that read always wakes us.
-        let changed = room.subscribe();
-        let opts = state.session;
-        let accepted = room
-            .with(move |conn| ServerSession::accept(conn, &hello, opts))
-            .await?;
-        Ok::<_, ServerError>((room, changed, accepted))
     };
     let joined = tokio::select! {
         j = joined => j,
-        _ = stop.changed() => Err(ServerError::ShuttingDown),
+        _ = stop.changed() => Err((ServerError::ShuttingDown, error_frame(&ServerError::ShuttingDown))),
     };
-    let (room, mut changed, session, frames) = match joined {
-        Ok((room, changed, Ok((session, frames)))) => {
-            peer.rows_out = session.rows_sent();
-            (room, changed, session, frames)
-        }
-        Ok((_, _, Err(rejection))) => {
-            let e = ServerError::Core(rejection.error);
-            warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
-            peer.farewell(Some(rejection.frame), close_code(&e), e.code())
-                .await;
-            return;
-        }
-        Err(e) => {
+    let (room, access, out, ticket) = match joined {
+        Ok(x) => x,
+        Err((e, frame)) => {
             if close_code(&e) == CLOSE_INTERNAL {
                 error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join failed");
             } else {
                 warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
             }
-            peer.fail(&e).await;
+            peer.farewell(Some(frame), close_code(&e), e.code()).await;
             return;
         }
     };
-    let backlog = match frames.first().map(|f| Frame::decode(f)) {
-        Some(Ok(Frame::Welcome(w))) => w.total,
-        _ => 0,
-    };
-    let _joined = room.join();
-    info!(peer = %addr, room = room_name, site, backlog, connections = room.connections(), "client joined");
+    // Joined: frames up to the operator's limit from now on.
+    peer.conn.meter.allow(u64::MAX);
+    let _joined = room.joined();
+    info!(peer = %addr, room = room_name, site, backlog = ticket.backlog, connections = room.connections(), "client joined");
     let started = Instant::now();
-    let end = match peer.send(frames).await {
-        Err(SendError::Gone) => Ok(()),
-        Err(SendError::TooSlow) => Err(Ending::TooSlow),
-        Ok(()) => {
-            let ping = state.ping_interval;
-            relay(&mut peer, &room, session, &mut changed, &mut stop, ping).await
-        }
+    let mut link = Link {
+        room: &room,
+        id: ticket.id,
+        site: site_id,
+        access,
+        out,
+        pending_self: VecDeque::new(),
+        unacked: 0,
     };
-    let (frames_in, frames_out, rows_in, rows_out) =
-        (peer.frames_in, peer.frames_out, peer.rows_in, peer.rows_out);
+    let end = relay(&mut peer, &mut link, &state, &mut stop).await;
+    room.leave(ticket.id);
+    let (frames_in, frames_out, rows_in) = (peer.frames_in, peer.frames_out, peer.rows_in);
     let secs = started.elapsed().as_secs_f64();
     match end {
         Ok(()) => {
             peer.farewell(None, CLOSE_NORMAL, "").await;
-            info!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, "client left");
+            info!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, secs, "client left");
         }
         Err(Ending::ClientError(code, message)) => {
             peer.farewell(None, CLOSE_NORMAL, "").await;
-            info!(peer = %addr, room = room_name, site, code, message, frames_in, frames_out, rows_in, rows_out, secs, "client reported an error and left");
+            info!(peer = %addr, room = room_name, site, code = clip(&code), message = clip(&message), frames_in, frames_out, rows_in, secs, "client reported an error and left");
         }
         Err(Ending::Silent) => {
-            warn!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, "client silent (no pong): connection dropped");
+            warn!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, secs, "client silent (no pong): connection dropped");
             peer.farewell(None, CLOSE_GOING_AWAY, "no pong").await;
         }
         Err(Ending::TooSlow) => {
-            warn!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, timeout_secs = state.send_timeout.as_secs(), "client not reading: connection dropped");
+            warn!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, secs, timeout_secs = state.send_timeout.as_secs(), "client not reading: connection dropped");
         }
         Err(Ending::Error(e)) => {
             if matches!(e, ServerError::ShuttingDown) {
-                info!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, rows_out, secs, "closing for shutdown");
+                info!(peer = %addr, room = room_name, site, frames_in, frames_out, rows_in, secs, "closing for shutdown");
             } else if close_code(&e) == CLOSE_INTERNAL {
-                error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, frames_in, frames_out, rows_in, rows_out, secs, "connection failed");
+                error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, frames_in, frames_out, rows_in, secs, "connection failed");
             } else {
-                warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, frames_in, frames_out, rows_in, rows_out, secs, "connection refused a frame");
+                warn!(peer = %addr, room = room_name, site, code = e.code(), error = %clip(&e.to_string()), frames_in, frames_out, rows_in, secs, "connection ended by an error");
             }
             peer.fail(&e).await;
         }
     }
 }
 
+/// A joined connection's side of its room.
+struct Link<'r> {
+    room: &'r Room,
+    id: u64,
+    site: [u8; 16],
+    access: Access,
+    out: mpsc::UnboundedReceiver<Outbound>,
+    /// Frames this connection answers itself, sent when the room's queue is empty.
+    pending_self: VecDeque<Bytes>,
+    /// `Changes` frames written and not acknowledged yet.
+    unacked: usize,
+}
+
 /// Why a joined connection ended abnormally.
 enum Ending {
-    /// Our side refuses to go on (bad frame, database failure, shutdown).
+    /// Our side refuses to go on (bad frame, database failure, shutdown, busy).
     Error(ServerError),
     /// The client sent an error frame (then it closes).
     ClientError(String, String),
@@ -361,63 +427,171 @@ impl From<SendError> for Result<(), Ending> {
     }
 }
 
-/// Relays frames between a joined client and its room. `Ok(())`: the client left.
+type UploadFuture<'r> = Pin<Box<dyn Future<Output = Result<usize, ServerError>> + Send + 'r>>;
+
+/// What to do with one frame from a joined client.
+enum Step<'r> {
+    Nothing,
+    Upload(UploadFuture<'r>, usize),
+}
+
+/// Checks one frame from a joined client and turns it into a step.
+fn on_frame<'r>(link: &mut Link<'r>, state: &AppState, bytes: &[u8]) -> Result<Step<'r>, Ending> {
+    let err = |e: CoreError| Ending::Error(ServerError::Core(e));
+    match Frame::decode(bytes).map_err(err)? {
+        Frame::Changes(c) => {
+            if c.rows.is_empty() {
+                // Nothing to write: answered here, the room never hears of it.
+                link.out_self(Frame::Ack(c.last).encode());
+                return Ok(Step::Nothing);
+            }
+            if link.access.grant.scope == crate::auth::Scope::Read {
+                return Err(Ending::Error(ServerError::Forbidden(
+                    "this client's token is read-only: it may not upload changes".into(),
+                )));
+            }
+            check_upload(link, state, &c)?;
+            let n = c.rows.len();
+            let room = link.room;
+            let id = link.id;
+            Ok(Step::Upload(Box::pin(room.upload(id, c)), n))
+        }
+        Frame::Ack(_) => {
+            if link.unacked > 0 {
+                link.unacked -= 1;
+                link.room.ack(link.id);
+            }
+            Ok(Step::Nothing)
+        }
+        Frame::Error(e) => Err(Ending::ClientError(e.code, e.message)),
+        f => Err(Ending::Error(ServerError::Core(CoreError::Protocol(
+            format!("unexpected {} frame from a joined client", f.kind()),
+        )))),
+    }
+}
+
+/// The rows of an upload must be the client's own, and pass the app's filter.
+fn check_upload(link: &Link<'_>, state: &AppState, c: &Changes) -> Result<(), Ending> {
+    for (i, row) in c.rows.iter().enumerate() {
+        if row.site_id[..] != link.site[..] {
+            return Err(Ending::Error(ServerError::Core(CoreError::InvalidChange(
+                format!(
+                    "change {i}: a client uploads only its own changes (site id {}), this row \
+                     carries another site id",
+                    hex(&link.site)
+                ),
+            ))));
+        }
+        if let Err(why) = state.filter.check(&link.room.name, &link.access.grant, row) {
+            return Err(Ending::Error(ServerError::Forbidden(clip(&format!(
+                "change {i} ({}.{}): {why}",
+                row.table, row.cid
+            )))));
+        }
+    }
+    Ok(())
+}
+
+impl Link<'_> {
+    /// Queues a frame this connection answers itself (sent after the room's queued frames).
+    fn out_self(&mut self, frame: Vec<u8>) {
+        self.pending_self.push_back(Bytes::from(frame));
+    }
+}
+
+/// Moves frames between a joined client and its room. `Ok(())`: the client left.
 async fn relay(
     peer: &mut Peer,
-    room: &Room,
-    mut session: ServerSession,
-    changed: &mut watch::Receiver<u64>,
-    stop: &mut watch::Receiver<bool>,
-    ping_interval: Option<Duration>,
+    link: &mut Link<'_>,
+    state: &AppState,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), Ending> {
-    // Liveness: a ping every interval; a peer that answered none of the last two is gone (a
-    // vanished peer never closes its socket, and an idle connection writes nothing that
-    // could fail).
-    let mut ping = ping_interval.map(|every| {
+    let limits = &state.limits;
+    let mut frames = TokenBucket::new(limits.frames_per_sec, limits.frame_burst);
+    let mut bytes_bucket = TokenBucket::new(limits.bytes_per_sec, limits.max_frame_bytes as f64);
+    let mut upload: Option<(UploadFuture<'_>, usize)> = None;
+    let mut ping = state.ping_interval.map(|every| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
+    let mut watchdog = tokio::time::interval(WATCHDOG);
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let meter = peer.conn.meter.clone();
+    let activity = peer.conn.activity.clone();
+    let mut consumed = meter.read();
+    let mut partial_since: Option<Instant> = None;
     loop {
-        // At shutdown no new frame is started (checked here because `select!` below picks
-        // among ready branches at random).
+        // At shutdown no new frame is started.
         if stop.has_changed().unwrap_or(true) {
             return Err(Ending::Error(ServerError::ShuttingDown));
         }
-        // The session moves into the database task and back.
-        let (back, frames) = tokio::select! {
+        // Frames this connection answered itself go out in order after the room's.
+        while link.out.is_empty() {
+            let Some(f) = link.pending_self.pop_front() else {
+                break;
+            };
+            if let Err(e) = peer.send(f).await {
+                return e.into();
+            }
+        }
+        let ready_at = frames.ready_at().max(bytes_bucket.ready_at());
+        let can_read = upload.is_none()
+            && link.out.is_empty()
+            && link.pending_self.is_empty()
+            && ready_at <= tokio::time::Instant::now();
+        tokio::select! {
+            biased;
             _ = stop.changed() => return Err(Ending::Error(ServerError::ShuttingDown)),
-            msg = peer.recv() => {
-                let bytes = match msg {
-                    Ok(Some(b)) => b,
-                    Ok(None) => return Ok(()),
-                    Err(e) => return Err(Ending::Error(e)),
+            _ = activity.evict.notified() => {
+                return Err(Ending::Error(ServerError::ServerBusy(
+                    "the server needed this idle connection's place; reconnect later".into(),
+                )))
+            }
+            out = link.out.recv() => {
+                let Some(o) = out else {
+                    return Err(Ending::Error(ServerError::Internal("the room closed".into())));
                 };
-                debug!(peer = %peer.addr, room = room.name, bytes = bytes.len(), "frame in");
-                let (back, result) = room
-                    .with(move |conn| {
-                        let r = session.handle(conn, &bytes);
-                        (session, r)
-                    })
-                    .await
-                    .map_err(Ending::Error)?;
-                match result {
-                    Ok(out) => {
-                        peer.rows_in += out.received_rows as u64;
-                        if out.room_changed {
-                            // Every connection of the room pumps, this one included: its own
-                            // notification also covers commits of others that landed while
-                            // it was busy (its own rows are never sent back to it).
-                            room.notify();
-                        }
-                        (back, out.send)
-                    }
-                    Err(CoreError::Remote { code, message }) => {
-                        return Err(Ending::ClientError(code, message))
-                    }
-                    Err(e) => return Err(Ending::Error(ServerError::Core(e))),
+                if o.changes {
+                    link.unacked += 1;
+                }
+                if let Err(e) = peer.send(o.bytes).await {
+                    return e.into();
                 }
             }
+            r = async {
+                match upload.as_mut() {
+                    Some((f, _)) => f.await,
+                    None => std::future::pending().await,
+                }
+            }, if upload.is_some() => {
+                let rows = upload.take().map_or(0, |(_, n)| n);
+                match r {
+                    Ok(_) => peer.rows_in += rows as u64,
+                    Err(e) => return Err(Ending::Error(e)),
+                }
+            }
+            msg = peer.recv(), if can_read => {
+                let bytes = match msg {
+                    Ok(Incoming::Frame(b)) => b,
+                    Ok(Incoming::Control) => {
+                        consumed = meter.read();
+                        continue;
+                    }
+                    Ok(Incoming::Closed) => return Ok(()),
+                    Err(e) => return Err(Ending::Error(e)),
+                };
+                consumed = meter.read();
+                partial_since = None;
+                frames.take(1.0);
+                bytes_bucket.take(bytes.len() as f64);
+                debug!(peer = %peer.conn.addr, room = link.room.name, bytes = bytes.len(), "frame in");
+                match on_frame(link, state, &bytes)? {
+                    Step::Nothing => {}
+                    Step::Upload(f, n) => upload = Some((f, n)),
+                }
+            }
+            _ = tokio::time::sleep_until(ready_at), if upload.is_none() && !can_read && ready_at > tokio::time::Instant::now() => {}
             _ = async {
                 match ping.as_mut() {
                     Some(t) => t.tick().await,
@@ -428,34 +602,23 @@ async fn relay(
                     return Err(Ending::Silent);
                 }
                 peer.unanswered += 1;
-                if let Err(e) = peer.ping().await {
+                if let Err(e) = peer.send_one(Message::Ping(Default::default())).await {
                     return e.into();
                 }
-                continue;
             }
-            r = changed.changed() => {
-                if r.is_err() {
-                    return Ok(());
+            _ = watchdog.tick() => {
+                // A message whose first bytes arrived long ago and which is still incomplete.
+                if can_read && meter.read() > consumed {
+                    let since = *partial_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > limits.message_timeout {
+                        return Err(Ending::Error(ServerError::MessageTimeout(
+                            limits.message_timeout.as_secs(),
+                        )));
+                    }
+                } else {
+                    partial_since = None;
                 }
-                if session.blocked() {
-                    // The window is full: the client's acks will pump, reading everything
-                    // committed up to then, so this notification is not needed.
-                    continue;
-                }
-                let (back, result) = room
-                    .with(move |conn| {
-                        let r = session.pump(conn);
-                        (session, r)
-                    })
-                    .await
-                    .map_err(Ending::Error)?;
-                (back, result.map_err(|e| Ending::Error(ServerError::Core(e)))?)
             }
-        };
-        session = back;
-        peer.rows_out = session.rows_sent();
-        if let Err(e) = peer.send(frames).await {
-            return e.into();
         }
     }
 }
@@ -474,6 +637,7 @@ mod tests {
             CLOSE_POLICY
         );
         assert_eq!(close_code(&ServerError::ShuttingDown), CLOSE_GOING_AWAY);
+        assert_eq!(close_code(&ServerError::SiteInUse), CLOSE_TRY_AGAIN);
         assert_eq!(
             close_code(&ServerError::FrameTooLarge("x".into())),
             CLOSE_TOO_BIG

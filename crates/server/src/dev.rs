@@ -10,9 +10,9 @@
 //! argument), 503 (shutting down) or 500.
 
 use crate::error::ServerError;
-use crate::http::AppState;
+use crate::http::{authorize_dev, AppState};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value as Json_};
@@ -31,6 +31,8 @@ impl IntoResponse for ServerError {
         let status = match self.code() {
             "INVALID_ROOM" | "INVALID_ARGUMENT" | "SQLITE_CONSTRAINT" => StatusCode::BAD_REQUEST,
             "UNAUTHORIZED" => StatusCode::UNAUTHORIZED,
+            "FORBIDDEN" => StatusCode::FORBIDDEN,
+            "SERVER_BUSY" => StatusCode::SERVICE_UNAVAILABLE,
             "SHUTTING_DOWN" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -237,13 +239,15 @@ fn stats_json(conn: &Connection) -> Result<Json_, CoreError> {
 }
 
 /// `POST /rooms/{room}/seed?rows=N&table=T` (defaults: 1000 rows, `songs`). Each batch of
-/// [`SEED_BATCH`] rows is its own transaction and wakes the room's connections, so syncing
-/// clients are served between batches.
+/// [`SEED_BATCH`] rows is its own transaction on the room's thread, whose clients are served
+/// (the new rows included) between batches.
 pub async fn seed(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Json_>, ServerError> {
+    authorize_dev(&state, &headers, &room).await?;
     let n: usize = q
         .get("rows")
         .map(|s| s.parse())
@@ -264,7 +268,6 @@ pub async fn seed(
         let p = plan.clone();
         room.with(move |conn| seed_batch(conn, &p, done, end))
             .await??;
-        room.notify();
         done = end;
     }
     let changes = room
@@ -278,7 +281,9 @@ pub async fn seed(
 pub async fn rows(
     State(state): State<Arc<AppState>>,
     Path((room, table)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Json<Json_>, ServerError> {
+    authorize_dev(&state, &headers, &room).await?;
     let room = state.rooms.get(&room).await?;
     Ok(Json(room.with(move |conn| rows_json(conn, &table)).await??))
 }
@@ -287,7 +292,9 @@ pub async fn rows(
 pub async fn stats(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<Json_>, ServerError> {
+    authorize_dev(&state, &headers, &room).await?;
     let room = state.rooms.get(&room).await?;
     let mut stats = room.with(stats_json).await??;
     stats["connections"] = json!(room.connections());

@@ -20,6 +20,18 @@ pub enum ServerError {
     /// The client did not send its Hello in time.
     #[error("no Hello frame within {0} s")]
     HelloTimeout(u64),
+    /// A message took longer than the message timeout to arrive.
+    #[error("a message took more than {0} s to arrive")]
+    MessageTimeout(u64),
+    /// A cap was reached (connections, rooms); retry later.
+    #[error("the server is busy: {0}")]
+    ServerBusy(String),
+    /// Another live connection of the room already speaks for this site id.
+    #[error("another connection of this room uses the same site id; retry when it has closed")]
+    SiteInUse,
+    /// The client may not do this (a read-only token uploading, a change the app refuses).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The core (protocol, database) failed or refused the input.
     #[error(transparent)]
     Core(#[from] CoreError),
@@ -46,6 +58,21 @@ impl From<crate::auth::AuthError> for ServerError {
 }
 
 impl ServerError {
+    /// Whether the client should retry later (with backoff) rather than give up.
+    pub fn retryable(&self) -> bool {
+        match self {
+            ServerError::ShuttingDown
+            | ServerError::ServerBusy(_)
+            | ServerError::SiteInUse
+            | ServerError::HelloTimeout(_)
+            | ServerError::MessageTimeout(_)
+            | ServerError::Io { .. }
+            | ServerError::Internal(_) => true,
+            ServerError::Core(e) => e.code() == "INTERNAL" || e.code() == "SQLITE_BUSY",
+            _ => false,
+        }
+    }
+
     /// The stable code sent in error frames.
     pub fn code(&self) -> &str {
         match self {
@@ -53,7 +80,10 @@ impl ServerError {
             ServerError::Unauthorized(_) => "UNAUTHORIZED",
             ServerError::FrameTooLarge(_) => "FRAME_TOO_LARGE",
             ServerError::ShuttingDown => "SHUTTING_DOWN",
-            ServerError::HelloTimeout(_) => "PROTOCOL_ERROR",
+            ServerError::HelloTimeout(_) | ServerError::MessageTimeout(_) => "PROTOCOL_ERROR",
+            ServerError::ServerBusy(_) => "SERVER_BUSY",
+            ServerError::SiteInUse => "SITE_IN_USE",
+            ServerError::Forbidden(_) => "FORBIDDEN",
             ServerError::Core(e) => e.code(),
             ServerError::Io { .. } | ServerError::Migrations(_) | ServerError::Internal(_) => {
                 "INTERNAL"

@@ -3,11 +3,13 @@
 //! - The sync server ([`serve`]): clients join rooms over WebSocket (`GET /sync`, binary
 //!   frames of the core's sans-IO protocol, `synqlite_core::sync`) and exchange cr-sqlite
 //!   change rows with the room's database, which relays them to the room's other clients.
-//!   `GET /healthz` answers `ok`; with `--dev`, `POST /rooms/{room}/seed?rows=N[&table=T]`,
+//!   `GET /healthz` answers a JSON status; with `--dev`, `POST /rooms/{room}/seed?rows=N[&table=T]`,
 //!   `GET /rooms/{room}/rows/{table}` and `GET /rooms/{room}/stats` serve tests and demos.
-//! - Modules: [`rooms`] (one SQLite file per room, opened lazily, migrations applied, idle
-//!   rooms closed), [`connection`] (one WebSocket: hello, auth, relay, backpressure,
-//!   liveness), [`auth`] (the [`Authenticator`] hook, HMAC room tokens), [`http`] (routes,
+//! - Modules: [`rooms`] (one SQLite file per room served by its own thread: group commit,
+//!   fan-out from memory, idle rooms closed), [`connection`] (one WebSocket: hello, auth, join,
+//!   relay, rate limits, liveness), [`listener`] (accept loop, connection caps, byte metering,
+//!   header timeout), [`limits`] (every cap and its default), [`auth`] (the [`Authenticator`]
+//!   and [`ChangeFilter`] hooks, HMAC room tokens), [`http`] (routes, origin checks,
 //!   [`Config`], graceful shutdown), [`dev`] (seed/rows/stats), [`error`] (stable codes), and
 //!   [`migrate`] (the `migrate new|check` tooling over a folder of ordered migrations).
 //!
@@ -29,10 +31,15 @@ pub mod connection;
 pub mod dev;
 pub mod error;
 pub mod http;
+pub mod limits;
+pub mod listener;
 pub mod migrate;
 pub mod rooms;
 
-pub use auth::{AllowAll, AuthError, Authenticator, HmacTokens};
+pub use auth::{
+    AllowAll, AllowAllChanges, AuthError, Authenticator, ChangeFilter, Grant, HmacTokens, Scope,
+};
 pub use error::ServerError;
 pub use http::{serve, Config};
+pub use limits::Limits;
 pub use rooms::Synchronous;

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use synqlite_server::{migrate, Config, HmacTokens, Synchronous};
+use synqlite_server::{migrate, Config, HmacTokens, Limits, Synchronous};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +66,38 @@ struct ServeArgs {
     /// Largest WebSocket message accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_frame_bytes: usize,
+    /// Connections open at once; at the cap the one idle the longest makes room.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Connections open at once from one IP address (0: no cap).
+    #[arg(long, default_value_t = Limits::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
+    /// Rooms open at once; idle rooms are closed to make room.
+    #[arg(long, default_value_t = Limits::default().max_rooms_open)]
+    max_rooms_open: usize,
+    /// Seconds a new connection has to send its HTTP request headers.
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a message may take from its first byte to its last.
+    #[arg(long, default_value_t = 30)]
+    message_timeout_secs: u64,
+    /// Frames a client may send per second on average (faster ones are read more slowly).
+    #[arg(long, default_value_t = Limits::default().frames_per_sec)]
+    frames_per_sec: f64,
+    /// Frames a client may send in a burst.
+    #[arg(long, default_value_t = Limits::default().frame_burst)]
+    frame_burst: f64,
+    /// Bytes a client may send per second on average.
+    #[arg(long, default_value_t = Limits::default().bytes_per_sec)]
+    bytes_per_sec: f64,
+    /// Origin whose pages may connect (repeatable; `*` for any). Default: loopback pages only
+    /// when no tokens are required, any page when they are.
+    #[arg(long = "allow-origin")]
+    allow_origins: Vec<String>,
+    /// Let other processes read the room files while the server runs (slower: file locks on
+    /// every transaction).
+    #[arg(long)]
+    shared_locking: bool,
     /// How hard room databases sync to disk.
     #[arg(long, value_enum, default_value = "normal")]
     synchronous: SyncLevel,
@@ -209,8 +241,12 @@ async fn seed(
     table: String,
 ) -> Result<ExitCode, String> {
     let migrations = migrate::load_dir(&schema).map_err(|e| e.to_string())?;
-    let rooms = synqlite_server::rooms::Rooms::new(data, migrations, Synchronous::Normal)
-        .map_err(|e| e.to_string())?;
+    let rooms = synqlite_server::rooms::Rooms::new(
+        data,
+        migrations,
+        synqlite_server::rooms::RoomOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
     let r = rooms.get(&room).await.map_err(|e| e.to_string())?;
     let changes = r
         .with(move |conn| synqlite_server::dev::seed_rows(conn, &table, rows))
@@ -253,12 +289,25 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     let mut config = Config::new(args.data, args.schema);
     config.dev = args.dev;
-    config.hello_timeout_secs = args.hello_timeout_secs;
+    config.limits = Limits {
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        max_rooms_open: args.max_rooms_open,
+        max_frame_bytes: args.max_frame_bytes,
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),
+        message_timeout: Duration::from_secs(args.message_timeout_secs.max(1)),
+        frames_per_sec: args.frames_per_sec,
+        frame_burst: args.frame_burst,
+        bytes_per_sec: args.bytes_per_sec,
+    };
+    config.allow_origins = args.allow_origins;
+    config.exclusive_locking = !args.shared_locking;
+    raise_fd_limit();
     config.send_timeout_secs = args.send_timeout_secs;
     config.shutdown_grace_secs = args.shutdown_grace_secs;
     config.ping_interval_secs = args.ping_interval_secs;
     config.room_idle_secs = args.room_idle_secs;
-    config.max_frame_bytes = args.max_frame_bytes;
     config.synchronous = match args.synchronous {
         SyncLevel::Normal => Synchronous::Normal,
         SyncLevel::Full => Synchronous::Full,
@@ -280,6 +329,27 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Raises the open-file limit to its hard limit: every connection and every open room (three
+/// files) takes descriptors, and the default soft limit (1024) is far below the caps.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!("cannot raise the open-file limit");
+            }
+        }
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            tracing::info!(open_files = lim.rlim_cur, "open-file limit");
+        }
+    }
 }
 
 fn run_migrate(action: Migrate) -> Result<ExitCode, migrate::MigrateError> {

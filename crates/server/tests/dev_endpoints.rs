@@ -38,7 +38,13 @@ fn rows_as_json(db: &Connection, table: &str, order: &str) -> Value {
 async fn seeded_songs_sync_to_a_client_and_match_the_rows_endpoint() {
     let server = Server::start_repo_schema(|c| c.dev = true).await;
     let http = server.http();
-    assert_eq!(http.get("/healthz").await, (200, "ok".to_owned()));
+    let (status, body) = http.get("/healthz").await;
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    // No tokens required: said loudly.
+    assert_eq!(health["auth"], "off");
+    assert!(health["warning"].as_str().unwrap().contains("anyone"));
     // 12,345 songs: three transactions of 5,000 rows and a partial one.
     let seeded = http.json("POST", "/rooms/lib/seed?rows=12345").await;
     assert_eq!(seeded["rows"], 12345);

@@ -25,7 +25,7 @@ fn hello(room: &str, schema: SchemaId) -> Hello {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_an_error_frame_and_changes_nothing() {
-    let server = Server::start(ITEMS, |c| c.max_frame_bytes = 64 * 1024).await;
+    let server = Server::start(ITEMS, |c| c.limits.max_frame_bytes = 64 * 1024).await;
     let url = server.url();
     // Seed the room through a well-behaved client.
     let db = client_db(&server.schema);
@@ -234,7 +234,10 @@ async fn a_client_of_another_schema_is_told_both_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_must_say_hello_in_time() {
-    let server = Server::start(ITEMS, |c| c.hello_timeout_secs = 1).await;
+    let server = Server::start(ITEMS, |c| {
+        c.limits.hello_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
     // Silent: refused once the Hello timeout passes.
     let mut silent = connect(&server.url()).await;
     assert_eq!(expect_error(&mut silent).await, "PROTOCOL_ERROR");

@@ -40,7 +40,9 @@ async fn two_clients_converge_with_offline_edits() {
     .await;
     a.until(|c| count(&c.db, "items") == 49).await;
     // b goes offline, edits, comes back: the edits arrive at a.
-    let Client { db: b_db, .. } = b;
+    let Client { db: b_db, ws, .. } = b;
+    // Gone for real (a live connection would keep its site id in use).
+    drop(ws);
     insert(&b_db, "b", 100, 5);
     let mut b = Client::join(&server.url(), b_db, "room1", None).await;
     b.until(|c| c.session.up_to_date()).await;

@@ -46,7 +46,7 @@ pub use client::{ClientConfig, ClientOutput, ClientSession};
 pub use frame::{
     Changes, ErrorFrame, Frame, Hello, SchemaId, Welcome, MAGIC, MAX_VERSION, PROTOCOL_VERSION,
 };
-pub use server::{Rejection, ServerOptions, ServerOutput, ServerSession};
+pub use server::{schema_rejection, Rejection, ServerOptions, ServerOutput, ServerSession, Upload};
 
 use crate::error::Result;
 use crate::schema::{migration_timestamp, schema_info};

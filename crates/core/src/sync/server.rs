@@ -1,10 +1,22 @@
 //! The server end of a sync connection, one per connected client, all sharing the room's
 //! database connection.
 //!
-//! The transport decodes the first frame, checks the token (that is the server's business),
-//! then calls [`ServerSession::accept`]. Afterwards it feeds every received frame to
-//! [`ServerSession::handle`], and calls [`ServerSession::pump`] whenever another client's
-//! changes were committed to the room (when `handle` reports `room_changed`).
+//! The transport checks the room name, the token and the schema, then calls
+//! [`ServerSession::accept`]. Afterwards, for every received frame:
+//! - an uploaded `Changes` frame is checked with [`ServerSession::check_upload`] (rows of the
+//!   client's own site only, versions in range) and applied with
+//!   [`ServerSession::apply_upload`] inside a transaction the transport owns (so it can commit
+//!   the uploads of several clients at once), which also stores the client's cursor, derived
+//!   from the rows received and never from what the client claims;
+//! - an `Ack` calls [`ServerSession::acked`] and then [`ServerSession::pump`].
+//!
+//! When the room's database changed (another client's upload committed), the transport either
+//! hands the just-committed rows, read once, to every session that had sent everything before
+//! them ([`ServerSession::can_follow`] / [`ServerSession::followed`]: one encoded frame shared
+//! by many clients), or calls [`ServerSession::pump`], which reads the rows from the database.
+//!
+//! [`ServerSession::handle`] does all of it for one frame in its own transaction (for tests and
+//! simple transports).
 
 use super::frame::{Changes, ErrorFrame, Frame, Hello, Welcome};
 use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD};
@@ -47,6 +59,24 @@ impl Rejection {
     }
 }
 
+/// The `SCHEMA_MISMATCH` rejection for a client holding `theirs` in a room holding `ours`.
+pub fn schema_rejection(ours: &super::SchemaId, theirs: &super::SchemaId) -> Rejection {
+    let error = Error::SchemaMismatch(format!(
+        "the room holds schema {ours}, the client holds {theirs}; update the client (or the \
+         server) so both apply the same schema"
+    ));
+    let frame = Frame::Error(ErrorFrame {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+        details: vec![
+            ("server_schema".into(), ours.to_string()),
+            ("client_schema".into(), theirs.to_string()),
+        ],
+    })
+    .encode();
+    Rejection { error, frame }
+}
+
 /// What handling one frame produced.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ServerOutput {
@@ -56,6 +86,15 @@ pub struct ServerOutput {
     pub room_changed: bool,
     /// Change rows received in this frame.
     pub received_rows: usize,
+}
+
+/// What [`ServerSession::apply_upload`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    /// Change rows that changed the room database.
+    pub applied: usize,
+    /// The `Ack` frame to send once the transaction committed.
+    pub ack: Vec<u8>,
 }
 
 /// State of one client's connection to a room.
@@ -69,12 +108,17 @@ pub struct ServerSession {
     window: usize,
     caught_up_sent: bool,
     rows_sent: u64,
+    total: u64,
 }
 
 impl ServerSession {
     /// Checks the client's schema against the room's and answers its `Hello` with `Welcome`
     /// followed by the first chunks of the backlog. The caller has already checked the room
     /// name and the token.
+    ///
+    /// The cursor the room holds for the client's site is where the client's uploads resume;
+    /// when it is past the client's own `head` (the client database was restored from an older
+    /// copy), it is reset so the client uploads everything again (merging is idempotent).
     pub fn accept(
         conn: &Connection,
         hello: &Hello,
@@ -82,21 +126,7 @@ impl ServerSession {
     ) -> std::result::Result<(ServerSession, Vec<Vec<u8>>), Rejection> {
         let ours = schema_id(conn).map_err(Rejection::new)?;
         if ours != hello.schema {
-            let error = Error::SchemaMismatch(format!(
-                "the room holds schema {ours}, the client holds {}; update the client (or the \
-                 server) so both apply the same schema",
-                hello.schema
-            ));
-            let frame = Frame::Error(ErrorFrame {
-                code: error.code().to_owned(),
-                message: error.to_string(),
-                details: vec![
-                    ("server_schema".into(), ours.to_string()),
-                    ("client_schema".into(), hello.schema.to_string()),
-                ],
-            })
-            .encode();
-            return Err(Rejection { error, frame });
+            return Err(schema_rejection(&ours, &hello.schema));
         }
         let joined = (|| {
             let server_site = crdt::site_id(conn)?;
@@ -121,6 +151,7 @@ impl ServerSession {
                 window: opts.window.max(1),
                 caught_up_sent: false,
                 rows_sent: 0,
+                total,
             };
             let welcome = Frame::Welcome(Welcome {
                 server_site,
@@ -135,24 +166,70 @@ impl ServerSession {
         joined.map_err(Rejection::new)
     }
 
-    /// Handles one frame from the client (after `accept`). Errors are the client's fault
-    /// (malformed frame, invalid change rows: nothing of the frame was written) or the
-    /// database's; answer them with [`Frame::error`] and close.
+    /// Checks an uploaded chunk before it is applied: every row must be the client's own
+    /// (a client never speaks for another site id). Version ranges and the rows themselves are
+    /// checked by the merge, before it writes anything.
+    pub fn check_upload(&self, changes: &Changes) -> Result<()> {
+        for (i, c) in changes.rows.iter().enumerate() {
+            if &c.site_id[..] != self.client_site.as_slice() {
+                return Err(Error::InvalidChange(format!(
+                    "change {i}: a client uploads only its own changes (site id {}), this row \
+                     carries another site id",
+                    hex(&self.client_site)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies an uploaded chunk in the caller's transaction (run [`Self::check_upload`]
+    /// first) and stores the client's cursor: the greatest `(db_version, seq)` among the rows
+    /// received, never the frame's own claim. Send the returned `Ack` once the transaction
+    /// committed; an empty chunk writes nothing.
+    pub fn apply_upload(&mut self, conn: &Connection, changes: &Changes) -> Result<Upload> {
+        let ack = Frame::Ack(changes.last).encode();
+        let Some(received) = changes.rows.iter().map(Cursor::after).max() else {
+            return Ok(Upload { applied: 0, ack });
+        };
+        let stats = crdt::apply_changes(conn, &changes.rows)?;
+        crdt::set_peer_cursor(conn, &self.client_site, received)?;
+        Ok(Upload {
+            applied: stats.applied,
+            ack,
+        })
+    }
+
+    /// Records an `Ack` from the client; returns whether a `Changes` frame was in flight (an
+    /// `Ack` for nothing changes nothing).
+    pub fn acked(&mut self) -> bool {
+        if self.in_flight == 0 {
+            return false;
+        }
+        self.in_flight -= 1;
+        true
+    }
+
+    /// Handles one frame from the client (after `accept`) in its own transaction. Errors are
+    /// the client's fault (malformed frame, invalid change rows: nothing of the frame was
+    /// written) or the database's; answer them with [`Frame::error`] and close.
     pub fn handle(&mut self, conn: &Connection, bytes: &[u8]) -> Result<ServerOutput> {
         let mut out = ServerOutput::default();
         match Frame::decode(bytes)? {
             Frame::Changes(c) => {
+                self.check_upload(&c)?;
                 out.received_rows = c.rows.len();
-                out.room_changed = in_transaction(conn, || {
-                    let stats = crdt::apply_changes(conn, &c.rows)?;
-                    crdt::set_peer_cursor(conn, &self.client_site, c.last)?;
-                    Ok(stats.applied > 0)
-                })?;
-                out.send.push(Frame::Ack(c.last).encode());
+                let up = if c.rows.is_empty() {
+                    self.apply_upload(conn, &c)?
+                } else {
+                    in_transaction(conn, || self.apply_upload(conn, &c))?
+                };
+                out.room_changed = up.applied > 0;
+                out.send.push(up.ack);
             }
             Frame::Ack(_) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                out.send = self.pump(conn)?;
+                if self.acked() {
+                    out.send = self.pump(conn)?;
+                }
             }
             Frame::Error(e) => {
                 return Err(Error::Remote {
@@ -207,6 +284,31 @@ impl ServerSession {
         Ok(frames)
     }
 
+    /// Whether the rows committed right after `head` may be handed to this client from memory
+    /// (see the module docs): it has sent everything up to `head`, its join-time backlog is
+    /// done, its window has room, and `rows` fit in one of its chunks.
+    pub fn can_follow(&self, head: Cursor, rows: usize) -> bool {
+        self.caught_up_sent
+            && self.sent == head
+            && self.in_flight < self.window
+            && rows <= self.chunk as usize
+    }
+
+    /// Records that the rows committed up to `next` were handed to the client in one frame of
+    /// `rows` rows (0: none of them was for this client, nothing was sent).
+    pub fn followed(&mut self, next: Cursor, rows: usize) {
+        self.sent = self.sent.max(next);
+        if rows > 0 {
+            self.in_flight += 1;
+            self.rows_sent += rows as u64;
+        }
+    }
+
+    /// Room changes up to here were sent to the client.
+    pub fn sent(&self) -> Cursor {
+        self.sent
+    }
+
     /// The client's site id.
     pub fn client_site(&self) -> [u8; 16] {
         self.client_site
@@ -217,8 +319,17 @@ impl ServerSession {
         self.rows_sent
     }
 
+    /// Change rows announced in `Welcome` (the join-time backlog).
+    pub fn backlog(&self) -> u64 {
+        self.total
+    }
+
     /// Whether the window is full (the client has not acknowledged enough chunks).
     pub fn blocked(&self) -> bool {
         self.in_flight >= self.window
     }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -55,7 +55,16 @@ impl Server {
         tweak: impl FnOnce(&mut Config),
     ) -> Server {
         let data = dir.path().join("data");
+        // Server logs in the test output when RUST_LOG is set.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let mut config = Config::new(&data, &schema);
+        // The tests read room files while the server runs.
+        config.exclusive_locking = false;
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,45 +1,30 @@
 //! Rooms: one SQLite file per room under the data folder (`<data>/<room>.db`), opened on first
-//! use with the migrations of the schema folder, shared by every connection of the room.
+//! use with the migrations of the schema folder, each served by its own thread.
 //!
-//! - Database work runs on tokio's blocking pool ([`Room::with`]). A room has one connection
-//!   behind an async, first-come-first-served lock that is taken *before* a blocking thread is
-//!   used: a room's transactions are serialized, waiting connections wait as cheap tasks (not
-//!   as parked blocking threads), and the async workers never block on SQLite.
-//! - A `watch` channel per room tells its connections that the room changed. It coalesces: a
-//!   connection that is busy (or slow) sees one notification however many commits it missed,
-//!   so notifying never queues memory per connection.
-//! - Rooms nobody uses are closed by [`Rooms::close_idle`] (the server calls it periodically)
-//!   and every room is checkpointed and closed by [`Rooms::close_all`] at shutdown.
+//! - [`store`]: opening, tuning and checkpointing a room file.
+//! - [`actor`]: the room's thread, sole user of its connection and keeper of its clients'
+//!   sessions (group commit, fan-out of committed rows from memory).
+//! - [`Rooms`]: the open rooms. A room is opened once however many ask for it at the same
+//!   time, at most `max_rooms_open` are open (idle rooms are closed to make room, else the
+//!   newcomer gets `SERVER_BUSY`), rooms nobody uses are closed by [`Rooms::close_idle`] (the
+//!   server calls it periodically), and every room is checkpointed and closed by
+//!   [`Rooms::close_all`] at shutdown.
+
+pub mod actor;
+pub mod store;
+
+pub use actor::{Cmd, OutQueue, Outbound, Refusal, Ticket};
+pub use store::{open_room_db, prepare_db, Synchronous};
 
 use crate::error::ServerError;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use synqlite_core::crdt;
 use synqlite_core::rusqlite::Connection;
-use synqlite_core::schema::{apply_migrations, Migration};
-use tokio::sync::{watch, OnceCell, OwnedMutexGuard};
-
-/// How hard SQLite syncs the room files to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Synchronous {
-    /// `synchronous=NORMAL` in WAL mode: safe against process crashes (a power loss may lose
-    /// the last commits, never consistency).
-    #[default]
-    Normal,
-    /// `synchronous=FULL`: also durable across power loss, slower commits.
-    Full,
-}
-
-impl Synchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Normal => "NORMAL",
-            Synchronous::Full => "FULL",
-        }
-    }
-}
+use synqlite_core::schema::Migration;
+use synqlite_core::sync::{Changes, Hello, ServerOptions};
+use tokio::sync::{mpsc, oneshot, OnceCell};
 
 /// Whether `name` is a valid room name: 1-64 of `[A-Za-z0-9_.-]`, starting with a letter or
 /// digit, without `..` (so no path separators, no parent folders, no hidden files).
@@ -53,60 +38,15 @@ pub fn valid_room(name: &str) -> bool {
         && !name.contains("..")
 }
 
-/// Opens (creating it if needed) a room database: WAL journal, the sync level, the CRDT
-/// functions, then the migrations not applied yet.
-pub fn open_room_db(
-    path: &std::path::Path,
-    migrations: &[Migration],
-    synchronous: Synchronous,
-) -> Result<Connection, ServerError> {
-    let core = synqlite_core::Error::from;
-    let mut conn = Connection::open(path).map_err(core)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(core)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(path = %path.display(), mode, "the room database is not in WAL mode");
-    }
-    conn.execute_batch(&format!(
-        "PRAGMA synchronous = {}; PRAGMA busy_timeout = 5000;",
-        synchronous.pragma()
-    ))
-    .map_err(core)?;
-    prepare_db(&mut conn, migrations)?;
-    Ok(conn)
-}
-
-/// Installs the CRDT functions on `conn` and applies the migrations not applied yet.
-pub fn prepare_db(conn: &mut Connection, migrations: &[Migration]) -> Result<(), ServerError> {
-    crdt::init(conn)?;
-    apply_migrations(conn, migrations)?;
-    Ok(())
-}
-
-/// A room's connection while a task uses it; rolls back a transaction the task left open (a
-/// panic in the middle of one), so the next user always starts from a committed state.
-struct Settled(OwnedMutexGuard<Connection>);
-
-impl Drop for Settled {
-    fn drop(&mut self) {
-        if !self.0.is_autocommit() {
-            tracing::error!("a room task left a transaction open; rolling it back");
-            let _ = self.0.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-/// One room: its database and its change notifications.
+/// One open room: a handle to its thread.
 pub struct Room {
     /// The room's name.
     pub name: String,
-    conn: Arc<tokio::sync::Mutex<Connection>>,
-    changed: watch::Sender<u64>,
+    tx: mpsc::UnboundedSender<Cmd>,
     connections: AtomicUsize,
 }
 
-/// Counts a joined connection in its room while it lives ([`Room::join`]).
+/// Counts a joined connection in its room while it lives ([`Room::joined`]).
 pub struct Joined(Arc<Room>);
 
 impl Drop for Joined {
@@ -115,31 +55,66 @@ impl Drop for Joined {
     }
 }
 
+fn gone() -> ServerError {
+    ServerError::Internal("the room closed".into())
+}
+
 impl Room {
-    /// Runs `f` with the room's connection on the blocking pool, after the room's earlier
-    /// users (first come, first served). Cancelling the returned future does not interrupt
-    /// `f` once it started: the lock is released when `f` returns.
+    fn cmd(&self, c: Cmd) -> Result<(), ServerError> {
+        self.tx.send(c).map_err(|_| gone())
+    }
+
+    /// Runs `f` with the room's connection on the room's thread, after the commands queued
+    /// before it. A panic in `f` is an `Internal` error (and an open transaction it left is
+    /// rolled back); the room's clients are told about any change `f` committed.
     pub async fn with<T, F>(&self, f: F) -> Result<T, ServerError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> T + Send + 'static,
     {
-        let guard = self.conn.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            let conn = Settled(guard);
-            f(&conn.0)
-        })
-        .await
-        .map_err(|e| ServerError::Internal(format!("database task failed: {e}")))
+        let (tx, rx) = oneshot::channel();
+        self.cmd(Cmd::Run(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        })))?;
+        rx.await
+            .map_err(|_| ServerError::Internal("a room task panicked or the room closed".into()))
     }
 
-    /// Tells the room's connections that the room database changed.
-    pub fn notify(&self) {
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    /// Joins the room with `hello`; the room's frames for the client go to `out`.
+    pub async fn join(&self, hello: Hello, out: OutQueue) -> Result<Ticket, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        let refused = |e: ServerError| {
+            let f = crate::connection::error_frame(&e);
+            (e, f)
+        };
+        self.cmd(Cmd::Join {
+            hello: Box::new(hello),
+            out,
+            reply,
+        })
+        .map_err(refused)?;
+        rx.await.map_err(|_| refused(gone()))?
+    }
+
+    /// Applies an uploaded chunk; resolves after the commit, with the rows applied.
+    pub async fn upload(&self, id: u64, changes: Changes) -> Result<usize, ServerError> {
+        let (reply, rx) = oneshot::channel();
+        self.cmd(Cmd::Upload { id, changes, reply })?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// The client acknowledged a `Changes` frame.
+    pub fn ack(&self, id: u64) {
+        let _ = self.cmd(Cmd::Ack { id });
+    }
+
+    /// The connection `id` ended.
+    pub fn leave(&self, id: u64) {
+        let _ = self.cmd(Cmd::Leave { id });
     }
 
     /// Counts a joined connection until the returned guard is dropped.
-    pub fn join(self: &Arc<Self>) -> Joined {
+    pub fn joined(self: &Arc<Self>) -> Joined {
         self.connections.fetch_add(1, Ordering::AcqRel);
         Joined(self.clone())
     }
@@ -149,19 +124,45 @@ impl Room {
         self.connections.load(Ordering::Acquire)
     }
 
-    /// A receiver of the room's change notifications (the current state counts as seen).
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+    async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.cmd(Cmd::Close(done)).is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
 type Slot = Arc<OnceCell<Arc<Room>>>;
 
+/// How rooms are opened.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomOptions {
+    /// Disk sync level.
+    pub synchronous: Synchronous,
+    /// Exclusive locking (no other process can read a room file while it is open).
+    pub exclusive: bool,
+    /// Rooms open at once.
+    pub max_open: usize,
+    /// Chunk cap and window of the sessions.
+    pub session: ServerOptions,
+}
+
+impl Default for RoomOptions {
+    fn default() -> Self {
+        RoomOptions {
+            synchronous: Synchronous::Normal,
+            exclusive: true,
+            max_open: crate::limits::Limits::default().max_rooms_open,
+            session: ServerOptions::default(),
+        }
+    }
+}
+
 /// The rooms of a server.
 pub struct Rooms {
     data: PathBuf,
     migrations: Arc<Vec<Migration>>,
-    synchronous: Synchronous,
+    opts: RoomOptions,
     /// Open (or opening) rooms. A slot is shared by everyone asking for the room while it
     /// opens, so a room is opened once and opening one room never delays the others.
     open: Mutex<HashMap<String, Slot>>,
@@ -173,16 +174,17 @@ impl Rooms {
     pub fn new(
         data: PathBuf,
         migrations: Vec<Migration>,
-        synchronous: Synchronous,
+        opts: RoomOptions,
     ) -> Result<Rooms, ServerError> {
         std::fs::create_dir_all(&data).map_err(|source| ServerError::Io {
             path: data.display().to_string(),
             source,
         })?;
+        store::tune_sqlite();
         Ok(Rooms {
             data,
             migrations: Arc::new(migrations),
-            synchronous,
+            opts,
             open: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         })
@@ -193,38 +195,80 @@ impl Rooms {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The slot of room `name`, making room for it under the cap.
+    async fn slot(&self, name: &str) -> Result<Slot, ServerError> {
+        for attempt in 0..2 {
+            {
+                let mut slots = self.slots();
+                if let Some(s) = slots.get(name) {
+                    return Ok(s.clone());
+                }
+                if slots.len() < self.opts.max_open.max(1) {
+                    let s = Slot::default();
+                    slots.insert(name.to_owned(), s.clone());
+                    return Ok(s);
+                }
+            }
+            if attempt == 0 && self.close_idle().await == 0 {
+                break;
+            }
+        }
+        Err(ServerError::ServerBusy(format!(
+            "{} rooms are open, the most this server keeps open; retry later",
+            self.opts.max_open
+        )))
+    }
+
     /// The room `name`, opening (and creating) its database on first use.
     pub async fn get(&self, name: &str) -> Result<Arc<Room>, ServerError> {
         if !valid_room(name) {
-            return Err(ServerError::InvalidRoom(name.to_owned()));
+            return Err(ServerError::InvalidRoom(crate::limits::clip(name)));
         }
         if self.closed.load(Ordering::Acquire) {
             return Err(ServerError::ShuttingDown);
         }
-        let slot = self.slots().entry(name.to_owned()).or_default().clone();
-        let room = slot
+        let slot = self.slot(name).await?;
+        let opened = slot
             .get_or_try_init(|| async {
                 let path = self.data.join(format!("{name}.db"));
                 let migrations = self.migrations.clone();
-                let synchronous = self.synchronous;
+                let opts = self.opts;
                 let conn = tokio::task::spawn_blocking(move || {
-                    open_room_db(&path, &migrations, synchronous)
+                    open_room_db(&path, &migrations, opts.synchronous, opts.exclusive)
                 })
                 .await
                 .map_err(|e| ServerError::Internal(format!("opening room {name}: {e}")))?
                 .inspect_err(|e| {
                     tracing::error!(room = name, code = e.code(), error = %e, "cannot open room");
                 })?;
+                let actor = actor::Actor::new(name.to_owned(), conn, opts.session)?;
+                let (tx, rx) = mpsc::unbounded_channel();
+                std::thread::Builder::new()
+                    .name(format!("room {name}"))
+                    .spawn(move || actor.run(rx))
+                    .map_err(|e| ServerError::Internal(format!("room thread: {e}")))?;
                 tracing::info!(room = name, "room opened");
                 Ok::<_, ServerError>(Arc::new(Room {
                     name: name.to_owned(),
-                    conn: Arc::new(tokio::sync::Mutex::new(conn)),
-                    changed: watch::channel(0).0,
+                    tx,
                     connections: AtomicUsize::new(0),
                 }))
             })
-            .await?;
-        Ok(room.clone())
+            .await;
+        match opened {
+            Ok(room) => Ok(room.clone()),
+            Err(e) => {
+                // Forget the failed slot (if still ours) so a later attempt opens afresh.
+                let mut slots = self.slots();
+                if slots
+                    .get(name)
+                    .is_some_and(|s| Arc::ptr_eq(s, &slot) && s.get().is_none())
+                {
+                    slots.remove(name);
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Number of rooms open (or opening).
@@ -243,7 +287,7 @@ impl Rooms {
                     // Only the map holds the slot, and only the slot holds the room: nobody
                     // can reach it but us (taking a slot needs this lock).
                     Arc::strong_count(slot) == 1
-                        && slot.get().is_none_or(|room| Arc::strong_count(room) == 1)
+                        && slot.get().is_some_and(|room| Arc::strong_count(room) == 1)
                 })
                 .map(|(name, _)| name.clone())
                 .collect();
@@ -252,7 +296,7 @@ impl Rooms {
         let mut closed = 0;
         for slot in idle {
             if let Some(room) = slot.get() {
-                close_room(room).await;
+                room.close().await;
                 closed += 1;
             }
         }
@@ -266,22 +310,9 @@ impl Rooms {
         let slots: Vec<Slot> = self.slots().drain().map(|(_, s)| s).collect();
         for slot in slots {
             if let Some(room) = slot.get() {
-                close_room(room).await;
+                room.close().await;
             }
         }
-    }
-}
-
-/// Checkpoints a room's WAL into the database file (after its current user, if any).
-async fn close_room(room: &Arc<Room>) {
-    let name = room.name.clone();
-    let done = room
-        .with(|conn| conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"))
-        .await;
-    match done {
-        Ok(Ok(())) => tracing::info!(room = name, "room closed"),
-        Ok(Err(e)) => tracing::warn!(room = name, error = %e, "checkpoint failed"),
-        Err(e) => tracing::warn!(room = name, error = %e, "checkpoint failed"),
     }
 }
 
@@ -323,7 +354,15 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY NOT NULL, v TEXT);\n\
              SELECT crsql_as_crr('t');",
         )];
-        let rooms = Rooms::new(dir.path().join("data"), migrations, Synchronous::Full).unwrap();
+        let rooms = Rooms::new(
+            dir.path().join("data"),
+            migrations,
+            RoomOptions {
+                synchronous: Synchronous::Full,
+                ..RoomOptions::default()
+            },
+        )
+        .unwrap();
         assert!(matches!(
             rooms.get("../x").await,
             Err(ServerError::InvalidRoom(_))

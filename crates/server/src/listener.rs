@@ -1,0 +1,358 @@
+//! The accept loop: TCP connections in, HTTP/1.1 (with WebSocket upgrades) served on each,
+//! every connection counted, metered and capped before it costs anything.
+//!
+//! - **Caps**: at most `max_connections` in all and `max_connections_per_ip` per address. At
+//!   the total cap, the connection idle the longest is told `SERVER_BUSY` and closed to make
+//!   room; when every connection is busy, or at the per-address cap, the newcomer gets a `503`
+//!   and is closed.
+//! - **Timeouts**: the request headers must arrive within `header_timeout` (slowloris).
+//! - **Metering** ([`Meter`]): every byte read from the socket is counted. Reading stops (the
+//!   socket is simply not read any more) once a connection has used its *budget*: before its
+//!   Hello is accepted a connection may send [`PRE_AUTH_READ_BYTES`], so a peer that was not
+//!   authenticated can never make the server hold more than that for it, whatever frame size it
+//!   announces; the WebSocket handler lifts the budget after the join. The same counter tells
+//!   the connection when a message is arriving too slowly.
+
+use crate::limits::{Limits, PRE_AUTH_READ_BYTES};
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tower::ServiceExt;
+
+/// Bytes read from one connection, against a budget.
+#[derive(Debug)]
+pub struct Meter {
+    read: AtomicU64,
+    budget: AtomicU64,
+    exhausted: AtomicBool,
+    /// Woken when the budget is used up.
+    pub over: Notify,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Meter {
+    fn new() -> Meter {
+        Meter {
+            read: AtomicU64::new(0),
+            budget: AtomicU64::new(PRE_AUTH_READ_BYTES),
+            exhausted: AtomicBool::new(false),
+            over: Notify::new(),
+            waker: Mutex::new(None),
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Acquire)
+    }
+
+    /// Whether reading stopped because the budget was used up.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Acquire)
+    }
+
+    /// Allows `more` bytes beyond what was read so far (`u64::MAX`: no limit).
+    pub fn allow(&self, more: u64) {
+        self.budget
+            .store(self.read().saturating_add(more), Ordering::Release);
+        self.exhausted.store(false, Ordering::Release);
+        let w = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+/// A TCP stream whose reads are counted by a [`Meter`].
+pub struct Metered {
+    inner: TcpStream,
+    meter: Arc<Meter>,
+}
+
+impl AsyncRead for Metered {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let meter = self.meter.clone();
+        let left = meter
+            .budget
+            .load(Ordering::Acquire)
+            .saturating_sub(meter.read());
+        if left == 0 || buf.remaining() == 0 {
+            if buf.remaining() == 0 {
+                return Poll::Ready(Ok(()));
+            }
+            *meter.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+            // Re-check: the budget may have been raised before the waker was stored.
+            if meter.budget.load(Ordering::Acquire) > meter.read() {
+                cx.waker().wake_by_ref();
+            } else if !meter.exhausted.swap(true, Ordering::AcqRel) {
+                meter.over.notify_one();
+            }
+            return Poll::Pending;
+        }
+        let want = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(buf.remaining());
+        let mut limited = buf.take(want);
+        let r = Pin::new(&mut self.inner).poll_read(cx, &mut limited);
+        let n = limited.filled().len();
+        if n > 0 {
+            // SAFETY: `limited` wrote (and initialized) `n` bytes into `buf`'s unfilled part.
+            unsafe { buf.assume_init(n) };
+            buf.advance(n);
+            meter.read.fetch_add(n as u64, Ordering::AcqRel);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Metered {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// When a connection was last active, and how to ask it to make room.
+#[derive(Debug)]
+pub struct Activity {
+    /// Milliseconds since the server started when it last sent or received a frame.
+    last_active: AtomicU64,
+    /// Notified when the connection must make room (`SERVER_BUSY`).
+    pub evict: Notify,
+}
+
+/// One accepted connection, as the WebSocket handler sees it (a request extension). Its place
+/// under the caps is released when the last handle to it is dropped.
+#[derive(Debug)]
+pub struct Conn {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// Its byte meter.
+    pub meter: Arc<Meter>,
+    /// Its activity.
+    pub activity: Arc<Activity>,
+    epoch: Instant,
+    id: u64,
+    table: Connections,
+}
+
+impl Conn {
+    /// Records activity (a frame in or out).
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.activity.last_active.store(ms, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let mut t = lock(&self.table);
+        if t.conns.remove(&self.id).is_some() {
+            let ip = self.addr.ip();
+            if let Some(n) = t.per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    t.per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// The live connections' activity, by id, and their count per address.
+#[derive(Debug, Default)]
+pub struct Table {
+    conns: HashMap<u64, Arc<Activity>>,
+    per_ip: HashMap<IpAddr, usize>,
+    next: u64,
+}
+
+/// Live connections, shared by the accept loop, the connections and `/healthz`.
+pub type Connections = Arc<Mutex<Table>>;
+
+fn lock(t: &Connections) -> std::sync::MutexGuard<'_, Table> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Number of live connections.
+pub fn count(t: &Connections) -> usize {
+    lock(t).conns.len()
+}
+
+/// Takes a place for a connection from `addr`, or says why not (`Err(reason)`).
+fn admit(
+    table: &Connections,
+    addr: SocketAddr,
+    limits: &Limits,
+    epoch: Instant,
+) -> Result<Arc<Conn>, &'static str> {
+    let mut t = lock(table);
+    let ip = addr.ip();
+    if limits.max_connections_per_ip > 0
+        && t.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_connections_per_ip
+    {
+        return Err("too many connections from this address");
+    }
+    if t.conns.len() >= limits.max_connections.max(1) {
+        // Make room: the connection idle the longest goes, unless everyone was active in the
+        // last few seconds.
+        let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let oldest = t
+            .conns
+            .values()
+            .min_by_key(|c| c.last_active.load(Ordering::Relaxed))
+            .filter(|c| now.saturating_sub(c.last_active.load(Ordering::Relaxed)) >= 5_000);
+        match oldest {
+            Some(c) => {
+                c.evict.notify_one();
+                // Not chosen again before it is gone.
+                c.last_active.store(u64::MAX, Ordering::Relaxed);
+            }
+            None => return Err("the server is at its connection cap"),
+        }
+    }
+    let activity = Arc::new(Activity {
+        last_active: AtomicU64::new(0),
+        evict: Notify::new(),
+    });
+    t.next += 1;
+    let id = t.next;
+    t.conns.insert(id, activity.clone());
+    *t.per_ip.entry(ip).or_default() += 1;
+    drop(t);
+    let conn = Arc::new(Conn {
+        addr,
+        meter: Arc::new(Meter::new()),
+        activity,
+        epoch,
+        id,
+        table: table.clone(),
+    });
+    conn.touch();
+    Ok(conn)
+}
+
+async fn refuse(mut stream: TcpStream, why: &str) {
+    let body = format!(r#"{{"code":"SERVER_BUSY","message":"{why}; retry later"}}"#);
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// Serves `app` on `listener` until `stop` turns true; each connection then finishes its
+/// current request and closes (WebSockets are told by their own handler). Returns when the
+/// listener stopped accepting (connections may still be finishing).
+pub async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    table: Connections,
+    stop: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let epoch = Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            _ = &mut shutdown => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = match admit(&table, addr, &limits, epoch) {
+            Ok(x) => x,
+            Err(why) => {
+                tracing::debug!(peer = %addr, why, "connection refused");
+                tokio::spawn(refuse(stream, why));
+                continue;
+            }
+        };
+        let io = TokioIo::new(Metered {
+            inner: stream,
+            meter: conn.meter.clone(),
+        });
+        let app = app.clone();
+        let mut conn_stop = stop.clone();
+        let header_timeout = limits.header_timeout;
+        tokio::spawn(async move {
+            let ctx = conn;
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                // Each plain request may bring its own headers' worth of bytes; the WebSocket
+                // handler keeps the budget until the Hello is accepted.
+                ctx.meter.allow(PRE_AUTH_READ_BYTES);
+                req.extensions_mut().insert(ConnectInfo(ctx.addr));
+                req.extensions_mut().insert(ctx.clone());
+                app.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let served = builder.serve_connection(io, service).with_upgrades();
+            tokio::pin!(served);
+            tokio::select! {
+                r = &mut served => {
+                    if let Err(e) = r {
+                        tracing::debug!(peer = %addr, error = %e, "connection ended");
+                    }
+                }
+                _ = async { let _ = conn_stop.wait_for(|s| *s).await; } => {
+                    served.as_mut().graceful_shutdown();
+                    let _ = served.await;
+                }
+            }
+        });
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
