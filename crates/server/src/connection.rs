@@ -255,9 +255,10 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, addr: SocketAddr) {
         if !valid_room(&hello.room) {
             return Err(ServerError::InvalidRoom(hello.room.clone()));
         }
-        state
+        let _grant = state
             .auth
-            .authenticate(hello.token.as_deref(), &hello.room)?;
+            .authenticate(hello.token.as_deref(), &hello.room)
+            .await?;
         let room = state.rooms.get(&hello.room).await?;
         // Subscribed before `accept` reads the room: a commit after that read always wakes us.
         let changed = room.subscribe();

@@ -7,7 +7,8 @@
 //!   `GET /rooms/{room}/rows/{table}` and `GET /rooms/{room}/stats` serve tests and demos.
 //! - Modules: [`rooms`] (one SQLite file per room, opened lazily, migrations applied, idle
 //!   rooms closed), [`connection`] (one WebSocket: hello, auth, relay, backpressure,
-//!   liveness), [`auth`] (the [`Authenticator`] hook, HMAC room tokens), [`http`] (routes,
+//!   liveness), [`auth`] (the [`Authenticator`] hook and its [`Grant`]s, HMAC room
+//!   tokens, JWTs with a shared secret or a JWKS, the [`ChangeFilter`] hook), [`http`] (routes,
 //!   [`Config`], graceful shutdown), [`dev`] (seed/rows/stats), [`error`] (stable codes), and
 //!   [`migrate`] (the `migrate new|check` tooling over a folder of ordered migrations).
 //!
@@ -32,7 +33,10 @@ pub mod http;
 pub mod migrate;
 pub mod rooms;
 
-pub use auth::{AllowAll, AuthError, Authenticator, HmacTokens};
+pub use auth::{
+    AllowAll, AllowAllChanges, AnyOf, AuthError, Authenticator, ChangeFilter, Grant, HmacTokens,
+    JwtAuth, JwtConfig, Scope,
+};
 pub use error::ServerError;
 pub use http::{serve, Config};
 pub use rooms::Synchronous;
