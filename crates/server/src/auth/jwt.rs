@@ -362,7 +362,10 @@ fn peek_header(token: &str) -> Result<PeekedHeader, AuthError> {
 
 #[derive(serde::Deserialize)]
 struct Claims {
-    exp: f64,
+    // Optional here so that a missing `exp` is reported by the validation ("no \"exp\"
+    // claim"), which requires it.
+    #[serde(default)]
+    exp: Option<f64>,
     #[serde(default)]
     room: Option<String>,
     #[serde(default)]
@@ -452,7 +455,10 @@ fn grant(claims: Claims, room: &str) -> Result<Grant, AuthError> {
         None => Scope::Write,
         Some(s) => parse_scope(s)?,
     };
-    let expires_at = (claims.exp.is_finite() && claims.exp > 0.0).then_some(claims.exp as u64);
+    let expires_at = claims
+        .exp
+        .filter(|e| e.is_finite() && *e > 0.0)
+        .map(|e| e as u64);
     Ok(Grant {
         site,
         scope,
