@@ -448,6 +448,8 @@ async fn jwks_file_keys_rsa_ec_eddsa_and_one_reload_for_an_unknown_kid() {
     std::fs::write(
         &path,
         jwks(vec![
+            // A broken key without a kid first: kid-less tokens move on to the next key.
+            serde_json::from_value(json!({"kty": "RSA", "n": "sXch", "e": "AQAB"})).unwrap(),
             jwk(&rsa_key(), Algorithm::RS256, "rsa1", true),
             jwk(&ec_key(), Algorithm::ES256, "ec1", false),
             jwk(&ed_key(), Algorithm::EdDSA, "ed1", true),

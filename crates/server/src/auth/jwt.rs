@@ -223,7 +223,8 @@ impl JwtAuth {
                     "{alg:?} tokens are not accepted here (no shared secret is configured)"
                 )));
             };
-            self.decode(token, alg, secret)?
+            self.decode(token, alg, secret)
+                .map_err(|e| AuthError::new(describe_error(&e)))?
         } else {
             let Some(store) = &self.store else {
                 return Err(AuthError::new(format!(
@@ -252,6 +253,8 @@ impl JwtAuth {
                     "algorithm {alg:?} is not allowed for the token's key"
                 )));
             }
+            // With a kid, one key; without, every key allowing the algorithm, until one
+            // verifies the signature (a bad signature or an unusable key: try the next).
             let mut last = None;
             let mut claims = None;
             for key in usable {
@@ -260,22 +263,26 @@ impl JwtAuth {
                         claims = Some(c);
                         break;
                     }
-                    Err(e) if e.message == BAD_SIGNATURE => last = Some(e),
-                    Err(e) => return Err(e),
+                    Err(e) if is_key_mismatch(&e) => last = Some(e),
+                    Err(e) => return Err(AuthError::new(describe_error(&e))),
                 }
             }
-            match claims {
-                Some(c) => c,
-                None => return Err(last.unwrap_or_else(|| AuthError::new(BAD_SIGNATURE))),
+            match (claims, last) {
+                (Some(c), _) => c,
+                (None, Some(e)) => return Err(AuthError::new(describe_error(&e))),
+                (None, None) => return Err(AuthError::new(BAD_SIGNATURE)),
             }
         };
         grant(claims, room)
     }
 
-    fn decode(&self, token: &str, alg: Algorithm, key: &DecodingKey) -> Result<Claims, AuthError> {
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg))
-            .map(|data| data.claims)
-            .map_err(|e| AuthError::new(describe_error(&e)))
+    fn decode(
+        &self,
+        token: &str,
+        alg: Algorithm,
+        key: &DecodingKey,
+    ) -> Result<Claims, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg)).map(|data| data.claims)
     }
 }
 
@@ -289,6 +296,18 @@ const BAD_SIGNATURE: &str = "invalid token signature";
 
 fn is_hmac(alg: Algorithm) -> bool {
     matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// Whether `e` says "not this key" (so another key may verify the token).
+fn is_key_mismatch(e: &jsonwebtoken::errors::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::InvalidSignature
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidKeyFormat
+    )
 }
 
 fn describe_error(e: &jsonwebtoken::errors::Error) -> String {
