@@ -25,7 +25,12 @@ use tokio::time::Instant;
 
 use super::{clip_to, AuthError, AuthErrorKind, AuthSetupError};
 
-/// Where a JWKS comes from (the `--jwt-jwks` argument).
+/// Where a JWKS comes from (the `--jwt-jwks` argument). A file is read at startup and re-read
+/// when a token names an unknown key id; a URL is fetched at startup, every
+/// [`JwtConfig::jwks_refresh`](super::JwtConfig::jwks_refresh), and when a token names an unknown
+/// key id (at most once per [`JwtConfig::jwks_min_reload`](super::JwtConfig::jwks_min_reload)).
+/// Only signing keys are used: RSA (RS/PS 256/384/512), EC P-256 (ES256) and P-384 (ES384),
+/// Ed25519 (EdDSA), each limited to its `alg` when it names one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksSource {
     /// A JSON file (`{"keys": [...]}`).

@@ -1,23 +1,5 @@
 //! JSON Web Tokens ([`JwtAuth`]): HS256 with a shared secret (`--jwt-secret`) and/or
 //! RS/PS/ES/EdDSA signatures checked with the public keys of a JWKS (`--jwt-jwks FILE|URL`).
-//!
-//! Claims read:
-//!
-//! | claim | meaning |
-//! | --- | --- |
-//! | `exp` | required: unix seconds after which the token is refused (30 s leeway) |
-//! | `nbf` | optional: not valid before |
-//! | `room` | a room name, or a prefix pattern ending in `*` (`team-42-*`; `*` is every room) |
-//! | `rooms` | a list of such names or patterns; the room joined must match `room` or one of these |
-//! | `site` | optional: the only site id the connection may use (32 hex digits, or base64url of 16 bytes) |
-//! | `scope` | optional: `"read"` (download only) or `"write"` (the default); a space-separated list naming one of them also works |
-//! | `sub` | optional: who, for logs |
-//! | `iss`, `aud` | checked when `--jwt-issuer` / `--jwt-audience` are set (then required) |
-//!
-//! The header's `alg` picks the key: HS256/384/512 only ever use the shared secret, the others
-//! only the JWKS keys whose type (and `alg`, when the key names one) allow that algorithm, chosen
-//! by `kid`. `alg: none` and unknown algorithms are refused, so are HMAC tokens "signed" with a
-//! public key.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use super::jwks::{JwksLimits, JwksSource, Key, KeyStore};
 use super::{
     check_len, clip, clip_to, AuthError, AuthErrorKind, AuthFuture, AuthSetupError, Authenticator,
-    Grant, Scope,
+    Grant, Scope, EXPIRY_LEEWAY_SECS,
 };
 
 /// How [`JwtAuth`] checks tokens. `Default` checks nothing yet: set a secret and/or a JWKS.
@@ -64,7 +46,7 @@ impl Default for JwtConfig {
             jwks: None,
             issuers: Vec::new(),
             audiences: Vec::new(),
-            leeway: Duration::from_secs(30),
+            leeway: Duration::from_secs(EXPIRY_LEEWAY_SECS),
             jwks_refresh: Duration::from_secs(600),
             jwks_min_reload: Duration::from_secs(30),
             jwks_timeout: Duration::from_secs(10),
@@ -89,7 +71,25 @@ impl std::fmt::Debug for JwtConfig {
     }
 }
 
-/// Accepts JWTs (see the [module docs](self) for the claims).
+/// Accepts JWTs.
+///
+/// Claims read:
+///
+/// | claim | meaning |
+/// | --- | --- |
+/// | `exp` | required: unix seconds after which the token is refused (30 s leeway) |
+/// | `nbf` | optional: not valid before |
+/// | `room` | a room name, or a prefix pattern ending in `*` (`team-42-*`; `*` is every room) |
+/// | `rooms` | a list of such names or patterns; the room joined must match `room` or one of these |
+/// | `site` | optional: the only site id the connection may use (32 hex digits, or base64url of 16 bytes) |
+/// | `scope` | optional: `"read"` (download only) or `"write"` (the default); a space-separated list naming one of them also works |
+/// | `sub` | optional: who, for logs |
+/// | `iss`, `aud` | checked when `--jwt-issuer` / `--jwt-audience` are set (then required) |
+///
+/// The header's `alg` picks the key: HS256/384/512 only ever use the shared secret, the others
+/// only the JWKS keys whose type (and `alg`, when the key names one) allow that algorithm, chosen
+/// by `kid`. `alg: none` and unknown algorithms are refused, so are HMAC tokens "signed" with a
+/// public key.
 pub struct JwtAuth {
     secret: Option<DecodingKey>,
     store: Option<Arc<KeyStore>>,
@@ -161,7 +161,7 @@ impl JwtAuth {
             jwks: None,
             issuers: Vec::new(),
             audiences: Vec::new(),
-            leeway: 30,
+            leeway: EXPIRY_LEEWAY_SECS,
         })
     }
 

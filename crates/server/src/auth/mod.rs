@@ -36,6 +36,11 @@ pub use self::jwt::{JwtAuth, JwtConfig};
 /// with 4096-bit RSA keys and a few dozen claims.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
+/// Clock skew tolerated on a token's expiry (and `nbf`), in seconds. A [`Grant`]'s
+/// `expires_at` can be up to this far in the past when it is granted: enforce it with the
+/// same leeway.
+pub const EXPIRY_LEEWAY_SECS: u64 = 30;
+
 /// Room names, subjects and other strings that come from a client are cut to this many
 /// characters in messages and grants.
 pub const MAX_SHOWN_CHARS: usize = 200;
@@ -47,7 +52,8 @@ pub struct Grant {
     pub site: Option<[u8; 16]>,
     /// Read-only clients may not upload changes (their Changes frames get `FORBIDDEN`).
     pub scope: Scope,
-    /// Unix seconds at which the grant ends (the token's expiry), if any.
+    /// Unix seconds at which the grant ends (the token's expiry), if any. JWTs are accepted up
+    /// to [`EXPIRY_LEEWAY_SECS`] after it: end the session at `expires_at + EXPIRY_LEEWAY_SECS`.
     pub expires_at: Option<u64>,
     /// Who (the token's `sub`), for logs; at most [`MAX_SHOWN_CHARS`] characters.
     pub subject: Option<String>,
