@@ -519,6 +519,16 @@ async fn relay(
     watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let meter = peer.conn.meter.clone();
     let activity = peer.conn.activity.clone();
+    // The session ends when its credentials do (a client reconnects with a fresh token).
+    let expiry = link.access.grant.expires_at.map(|at| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let left = at
+            .saturating_add(crate::auth::EXPIRY_LEEWAY_SECS)
+            .saturating_sub(now);
+        tokio::time::Instant::now() + Duration::from_secs(left)
+    });
     let mut consumed = meter.read();
     let mut partial_since: Option<Instant> = None;
     loop {
@@ -543,6 +553,16 @@ async fn relay(
         tokio::select! {
             biased;
             _ = stop.changed() => return Err(Ending::Error(ServerError::ShuttingDown)),
+            _ = async {
+                match expiry {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                return Err(Ending::Error(ServerError::Unauthorized(
+                    "the token has expired; reconnect with a fresh one".into(),
+                )))
+            }
             _ = activity.evict.notified() => {
                 return Err(Ending::Error(ServerError::ServerBusy(
                     "the server needed this idle connection's place; reconnect later".into(),

@@ -53,7 +53,7 @@ pub enum ServerError {
 
 impl From<crate::auth::AuthError> for ServerError {
     fn from(e: crate::auth::AuthError) -> Self {
-        ServerError::Unauthorized(e.0)
+        ServerError::Unauthorized(e.message)
     }
 }
 

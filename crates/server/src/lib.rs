@@ -9,7 +9,8 @@
 //!   fan-out from memory, idle rooms closed), [`connection`] (one WebSocket: hello, auth, join,
 //!   relay, rate limits, liveness), [`listener`] (accept loop, connection caps, byte metering,
 //!   header timeout), [`limits`] (every cap and its default), [`auth`] (the [`Authenticator`]
-//!   and [`ChangeFilter`] hooks, HMAC room tokens), [`http`] (routes, origin checks,
+//!   hook and its [`Grant`]s, HMAC room tokens, JWTs with a shared secret or a JWKS, the
+//!   [`ChangeFilter`] hook), [`http`] (routes, origin checks,
 //!   [`Config`], graceful shutdown), [`dev`] (seed/rows/stats), [`error`] (stable codes), and
 //!   [`migrate`] (the `migrate new|check` tooling over a folder of ordered migrations).
 //!
@@ -37,7 +38,8 @@ pub mod migrate;
 pub mod rooms;
 
 pub use auth::{
-    AllowAll, AllowAllChanges, AuthError, Authenticator, ChangeFilter, Grant, HmacTokens, Scope,
+    AllowAll, AllowAllChanges, AnyOf, AuthError, Authenticator, ChangeFilter, Grant, HmacTokens,
+    JwtAuth, JwtConfig, Scope,
 };
 pub use error::ServerError;
 pub use http::{serve, Config};

@@ -1,10 +1,10 @@
 //! `synqlite-server`: command line entry point.
 //!
 //! - `synqlite-server [--data data] [--schema schema] [--listen 127.0.0.1:8080] [--dev]
-//!   [--token-secret S] [--max-frame-bytes N] [--synchronous normal|full]
-//!   [--log-format pretty|json] [--hello-timeout-secs 10] [--send-timeout-secs 60]
-//!   [--ping-interval-secs 30] [--shutdown-grace-secs 10] [--room-idle-secs 60]`: run the sync server (WebSocket at
-//!   `/sync`) until SIGINT or SIGTERM, then shut down gracefully and exit 0;
+//!   [--token-secret S] [--jwt-secret S] [--jwt-jwks FILE|URL] [--jwt-issuer I]
+//!   [--jwt-audience A] [--allow-origin O] [--synchronous normal|full] [--log-format pretty|json]
+//!   [limits: see `--help`]`: run the sync server (WebSocket at `/sync`) until SIGINT or
+//!   SIGTERM, then shut down gracefully and exit 0;
 //! - `token --room R --secret S [--ttl-secs N]`: print an HMAC room token;
 //! - `seed --data D --schema S --room R --rows N [--table T]`: add generated rows to a room;
 //! - `migrate new <name> [--dir schema]`: create `<dir>/<unix-ts>_<name>.sql`;
@@ -17,7 +17,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 use synqlite_server::{migrate, Config, HmacTokens, Limits, Synchronous};
 
@@ -63,6 +62,20 @@ struct ServeArgs {
     /// Require HMAC room tokens signed with this secret (see `token`).
     #[arg(long, env = "SYNQLITE_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
+    /// Accept JWTs signed with this HS256 secret (claims: exp, room or rooms, optional site,
+    /// scope, sub).
+    #[arg(long, env = "SYNQLITE_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Accept JWTs signed with the keys of this JWKS (a file or an http(s) URL; RS256, PS256,
+    /// ES256, EdDSA), reloaded when a token names an unknown key and every 10 minutes.
+    #[arg(long, env = "SYNQLITE_JWT_JWKS")]
+    jwt_jwks: Option<String>,
+    /// Required JWT issuer (repeatable: any of them).
+    #[arg(long = "jwt-issuer")]
+    jwt_issuers: Vec<String>,
+    /// Required JWT audience (repeatable: any of them).
+    #[arg(long = "jwt-audience")]
+    jwt_audiences: Vec<String>,
     /// Largest WebSocket message accepted, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_frame_bytes: usize,
@@ -312,16 +325,22 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         SyncLevel::Normal => Synchronous::Normal,
         SyncLevel::Full => Synchronous::Full,
     };
-    if let Some(secret) = args.token_secret {
-        if secret.is_empty() {
-            return Err(EMPTY_SECRET.to_owned());
-        }
-        if secret.len() < 16 {
-            tracing::warn!("the token secret is short: use at least 16 random bytes");
-        }
-        config.auth = Arc::new(HmacTokens::new(secret));
-        tracing::info!("room tokens required (HMAC-SHA256)");
-    }
+    let jwt = synqlite_server::JwtConfig {
+        secret: args.jwt_secret.map(String::into_bytes),
+        jwks: args
+            .jwt_jwks
+            .as_deref()
+            .map(synqlite_server::auth::JwksSource::parse),
+        issuers: args.jwt_issuers,
+        audiences: args.jwt_audiences,
+        ..Default::default()
+    };
+    config.auth = synqlite_server::auth::from_options(synqlite_server::auth::AuthOptions {
+        token_secret: args.token_secret,
+        jwt,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
