@@ -55,9 +55,6 @@ const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
 const SITE_IN_USE_RETRIES: u32 = 20;
 const SITE_IN_USE_WAIT: Duration = Duration::from_millis(100);
 
-/// How often a connection checks its timers (message timeout).
-const WATCHDOG: Duration = Duration::from_millis(500);
-
 /// Lower-case hex of a site id, for logs.
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -515,8 +512,8 @@ async fn relay(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
-    let mut watchdog = tokio::time::interval(WATCHDOG);
-    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Set when a message begins to arrive; it must be complete by then.
+    let mut message_deadline: Option<tokio::time::Instant> = None;
     let meter = peer.conn.meter.clone();
     let activity = peer.conn.activity.clone();
     // The session ends when its credentials do (a client reconnects with a fresh token).
@@ -529,8 +526,7 @@ async fn relay(
             .saturating_sub(now);
         tokio::time::Instant::now() + Duration::from_secs(left)
     });
-    let mut consumed = meter.read();
-    let mut partial_since: Option<Instant> = None;
+    meter.consumed();
     loop {
         // At shutdown no new frame is started.
         if stop.has_changed().unwrap_or(true) {
@@ -595,14 +591,15 @@ async fn relay(
                 let bytes = match msg {
                     Ok(Incoming::Frame(b)) => b,
                     Ok(Incoming::Control) => {
-                        consumed = meter.read();
+                        meter.consumed();
+                        message_deadline = None;
                         continue;
                     }
                     Ok(Incoming::Closed) => return Ok(()),
                     Err(e) => return Err(Ending::Error(e)),
                 };
-                consumed = meter.read();
-                partial_since = None;
+                meter.consumed();
+                message_deadline = None;
                 frames.take(1.0);
                 bytes_bucket.take(bytes.len() as f64);
                 debug!(peer = %peer.conn.addr, room = link.room.name, bytes = bytes.len(), "frame in");
@@ -626,17 +623,25 @@ async fn relay(
                     return e.into();
                 }
             }
-            _ = watchdog.tick() => {
-                // A message whose first bytes arrived long ago and which is still incomplete.
-                if can_read && meter.read() > consumed {
-                    let since = *partial_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > limits.message_timeout {
-                        return Err(Ending::Error(ServerError::MessageTimeout(
-                            limits.message_timeout.as_secs(),
-                        )));
-                    }
+            _ = meter.partial.notified(), if message_deadline.is_none() => {
+                message_deadline = Some(tokio::time::Instant::now() + limits.message_timeout);
+            }
+            _ = async {
+                match message_deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !can_read {
+                    // Not being read (throttled, or its upload is committing): its fault only
+                    // once it is read again.
+                    message_deadline = Some(tokio::time::Instant::now() + limits.message_timeout);
+                } else if meter.partial_pending() {
+                    return Err(Ending::Error(ServerError::MessageTimeout(
+                        limits.message_timeout.as_secs(),
+                    )));
                 } else {
-                    partial_since = None;
+                    message_deadline = None;
                 }
             }
         }

@@ -35,6 +35,10 @@ use tower::ServiceExt;
 #[derive(Debug)]
 pub struct Meter {
     read: AtomicU64,
+    /// Bytes read up to the end of the last complete message.
+    consumed: AtomicU64,
+    /// Notified when bytes arrive after a complete message (a new message has begun).
+    pub partial: Notify,
     budget: AtomicU64,
     exhausted: AtomicBool,
     /// Woken when the budget is used up.
@@ -46,6 +50,8 @@ impl Meter {
     fn new() -> Meter {
         Meter {
             read: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+            partial: Notify::new(),
             budget: AtomicU64::new(PRE_AUTH_READ_BYTES),
             exhausted: AtomicBool::new(false),
             over: Notify::new(),
@@ -56,6 +62,16 @@ impl Meter {
     /// Bytes read so far.
     pub fn read(&self) -> u64 {
         self.read.load(Ordering::Acquire)
+    }
+
+    /// Marks everything read so far as part of complete messages.
+    pub fn consumed(&self) {
+        self.consumed.store(self.read(), Ordering::Release);
+    }
+
+    /// Whether bytes of an incomplete message have been read.
+    pub fn partial_pending(&self) -> bool {
+        self.read() > self.consumed.load(Ordering::Acquire)
     }
 
     /// Whether reading stopped because the budget was used up.
@@ -115,7 +131,10 @@ impl AsyncRead for Metered {
             // SAFETY: `limited` wrote (and initialized) `n` bytes into `buf`'s unfilled part.
             unsafe { buf.assume_init(n) };
             buf.advance(n);
-            meter.read.fetch_add(n as u64, Ordering::AcqRel);
+            let before = meter.read.fetch_add(n as u64, Ordering::AcqRel);
+            if before == meter.consumed.load(Ordering::Acquire) {
+                meter.partial.notify_one();
+            }
         }
         r
     }

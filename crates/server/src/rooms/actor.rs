@@ -106,6 +106,8 @@ const MAX_BATCH: usize = 1024;
 pub struct Actor {
     name: String,
     conn: Connection,
+    path: std::path::PathBuf,
+    incarnation: [u8; 16],
     opts: ServerOptions,
     members: HashMap<u64, Member>,
     next_id: u64,
@@ -120,8 +122,14 @@ struct PendingUpload {
 }
 
 impl Actor {
-    /// An actor for the room `name` over its open connection.
-    pub fn new(name: String, conn: Connection, opts: ServerOptions) -> Result<Actor, ServerError> {
+    /// An actor for the room `name` over its open connection to the file at `path`.
+    pub fn new(
+        name: String,
+        conn: Connection,
+        path: std::path::PathBuf,
+        opts: ServerOptions,
+    ) -> Result<Actor, ServerError> {
+        let incarnation = super::store::open_incarnation(&conn, &path)?;
         let head = Cursor {
             db_version: crdt::db_version(&conn)?,
             seq: i64::MAX,
@@ -129,6 +137,8 @@ impl Actor {
         Ok(Actor {
             name,
             conn,
+            path,
+            incarnation,
             opts,
             members: HashMap::new(),
             next_id: 1,
@@ -152,8 +162,8 @@ impl Actor {
             }
             closing = self.turn(batch);
         }
-        if let Err(e) = super::store::checkpoint(&self.conn) {
-            tracing::warn!(room = self.name, error = %e, "checkpoint failed");
+        if let Err(e) = super::store::close_clean(&self.conn, &self.path, &self.incarnation) {
+            tracing::warn!(room = self.name, error = %e, "closing the room cleanly failed");
         }
         tracing::info!(room = self.name, "room closed");
         drop(self);

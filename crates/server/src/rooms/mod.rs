@@ -233,15 +233,16 @@ impl Rooms {
                 let path = self.data.join(format!("{name}.db"));
                 let migrations = self.migrations.clone();
                 let opts = self.opts;
-                let conn = tokio::task::spawn_blocking(move || {
-                    open_room_db(&path, &migrations, opts.synchronous, opts.exclusive)
+                let room_name = name.to_owned();
+                let actor = tokio::task::spawn_blocking(move || {
+                    let conn = open_room_db(&path, &migrations, opts.synchronous, opts.exclusive)?;
+                    actor::Actor::new(room_name, conn, path, opts.session)
                 })
                 .await
                 .map_err(|e| ServerError::Internal(format!("opening room {name}: {e}")))?
                 .inspect_err(|e| {
                     tracing::error!(room = name, code = e.code(), error = %e, "cannot open room");
                 })?;
-                let actor = actor::Actor::new(name.to_owned(), conn, opts.session)?;
                 let (tx, rx) = mpsc::unbounded_channel();
                 std::thread::Builder::new()
                     .name(format!("room {name}"))
