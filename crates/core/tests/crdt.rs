@@ -178,6 +178,36 @@ both! {
         assert_eq!(e.code(), "INVALID_ARGUMENT");
     }
 
+    fn state_lookup_survives_closed_connections_and_reused_addresses() {
+        // The per-thread cache in front of the registry: closed connections' states die with
+        // them, so a new connection (often at the same address) is never taken for an old one.
+        let mut sites = Vec::new();
+        for i in 0..40 {
+            let c = peer(SONGS);
+            c.execute("INSERT INTO songs VALUES (?1, 'x', 1)", [i]).unwrap();
+            assert_eq!(crdt::db_version(&c).unwrap(), 1);
+            sites.push(crdt::site_id(&c).unwrap());
+            drop(c);
+            let bare = Connection::open_in_memory().unwrap();
+            assert_eq!(crdt::db_version(&bare).unwrap_err().code(), "INVALID_ARGUMENT");
+        }
+        sites.sort();
+        sites.dedup();
+        assert_eq!(sites.len(), 40);
+        // Many connections used in turn on one thread (more than the cache holds).
+        let conns: Vec<Connection> = (0..9).map(|_| peer(SONGS)).collect();
+        for round in 0..3i64 {
+            for (i, c) in conns.iter().enumerate() {
+                c.execute("INSERT INTO songs VALUES (?1, 'x', ?2)", [round * 100 + i as i64, round]).unwrap();
+                assert_eq!(crdt::db_version(c).unwrap(), round + 1);
+            }
+        }
+        let ids: Vec<[u8; 16]> = conns.iter().map(|c| crdt::site_id(c).unwrap()).collect();
+        for (c, id) in conns.iter().zip(&ids) {
+            assert_eq!(crdt::site_id(c).unwrap(), *id);
+        }
+    }
+
     fn local_insert_update_delete_reinsert() {
         let c = peer(SONGS);
         assert_eq!(crdt::db_version(&c).unwrap(), 0);
@@ -456,4 +486,30 @@ fn db_version_follows_other_connections() {
     assert_eq!(crdt::db_version(&b).unwrap(), 3);
     drop((a, b));
     let _ = std::fs::remove_file(&path);
+}
+
+/// Connections moved between threads (as a server's room threads do) find their state on each.
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn state_lookup_across_threads() {
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let c = peer(SONGS);
+                for i in 0..50i64 {
+                    c.execute("INSERT INTO songs VALUES (?1, 'x', ?2)", [i, t])
+                        .unwrap();
+                }
+                (c, crdt::site_id(&peer(SONGS)).unwrap())
+            })
+        })
+        .collect();
+    for h in handles {
+        let (c, _) = h.join().unwrap();
+        // Used on another thread than the one that initialized it.
+        assert_eq!(crdt::db_version(&c).unwrap(), 50);
+        c.execute("UPDATE songs SET title = 'y' WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(crdt::db_version(&c).unwrap(), 51);
+    }
 }

@@ -43,20 +43,26 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 
-/// Runs `f` inside `SAVEPOINT name`, released on success and rolled back on failure.
+/// Runs `f` inside `SAVEPOINT name`, released on success and rolled back on failure. `name`
+/// is a fixed identifier; the statements are prepared once per connection (`prepare_cached`).
 pub(crate) fn with_savepoint<T>(
     conn: &Connection,
     name: &str,
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
-    conn.execute_batch(&format!("SAVEPOINT {name}"))?;
+    let run = |sql: String| -> Result<()> {
+        conn.prepare_cached(&sql)?.execute([])?;
+        Ok(())
+    };
+    run(format!("SAVEPOINT {name}"))?;
     match f() {
         Ok(v) => {
-            conn.execute_batch(&format!("RELEASE {name}"))?;
+            run(format!("RELEASE {name}"))?;
             Ok(v)
         }
         Err(e) => {
-            let _ = conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+            let _ = run(format!("ROLLBACK TO {name}"));
+            let _ = run(format!("RELEASE {name}"));
             Err(e)
         }
     }

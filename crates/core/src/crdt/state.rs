@@ -2,7 +2,11 @@
 //!
 //! cr-sqlite keeps this in an "ext data" struct owned by the connection; here it is a
 //! [`Shared`] held (as `Arc`) by the SQL functions and the commit/rollback hooks registered on
-//! the connection, and found from Rust through a small registry keyed by the connection handle.
+//! the connection, and found from Rust through a registry keyed by the connection handle: a
+//! process-wide list behind a mutex, fronted by a small per-thread cache so a thread that keeps
+//! using the same connections never takes the global lock. Both hold `Weak` references: when a
+//! connection closes its functions and hooks drop the last `Arc`, so a later connection that
+//! reuses the handle's address never finds the old state.
 //!
 //! db_version rules (cr-sqlite 0.16 `db_version.rs`, `crsqlite.c` commit/rollback hooks):
 //! - the *committed* version is `max(db_version)` over all clock tables, or the
@@ -18,6 +22,7 @@
 use super::tables::{clock_table_names, quote_ident};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -217,11 +222,47 @@ pub(crate) fn load_db_version(conn: &Connection) -> Result<i64> {
         "SELECT coalesce(max(v), 0) FROM ({})",
         parts.join(" UNION ALL ")
     );
-    Ok(conn.query_row(&sql, [], |r| r.get(0))?)
+    Ok(conn.prepare_cached(&sql)?.query_row([], |r| r.get(0))?)
 }
 
 type Registry = Mutex<Vec<(usize, Weak<Shared>)>>;
 static REGISTRY: Registry = Mutex::new(Vec::new());
+
+/// Entries of the per-thread cache in front of [`REGISTRY`].
+const THREAD_CACHE: usize = 4;
+
+thread_local! {
+    /// Connections this thread used last, most recent first.
+    static CACHE: RefCell<Vec<(usize, Weak<Shared>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Puts `key` first in this thread's cache.
+fn remember(key: usize, shared: &Arc<Shared>) {
+    // `try_with`: a thread being torn down just skips the cache.
+    let _ = CACHE.try_with(|c| {
+        let mut c = c.borrow_mut();
+        c.retain(|(k, w)| *k != key && w.strong_count() > 0);
+        c.insert(0, (key, Arc::downgrade(shared)));
+        c.truncate(THREAD_CACHE);
+    });
+}
+
+/// The state of `key` from this thread's cache, moved first (a dead entry counts as a miss).
+fn cached(key: usize) -> Option<Arc<Shared>> {
+    CACHE
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            let i = c.iter().position(|(k, _)| *k == key)?;
+            let found = c[i].1.upgrade()?;
+            if i > 0 {
+                let entry = c.remove(i);
+                c.insert(0, entry);
+            }
+            Some(found)
+        })
+        .ok()
+        .flatten()
+}
 
 fn handle_key(conn: &Connection) -> usize {
     // SAFETY: the pointer is only used as an identity key, never dereferenced.
@@ -235,10 +276,15 @@ fn registry() -> MutexGuard<'static, Vec<(usize, Weak<Shared>)>> {
 /// The state of an initialized connection, if any.
 pub(crate) fn lookup(conn: &Connection) -> Option<Arc<Shared>> {
     let key = handle_key(conn);
-    registry()
+    if let Some(s) = cached(key) {
+        return Some(s);
+    }
+    let found = registry()
         .iter()
         .filter(|(k, _)| *k == key)
-        .find_map(|(_, w)| w.upgrade())
+        .find_map(|(_, w)| w.upgrade())?;
+    remember(key, &found);
+    Some(found)
 }
 
 /// The state of an initialized connection, or a clear error.
@@ -258,4 +304,6 @@ pub(crate) fn register(conn: &Connection, shared: &Arc<Shared>) {
     let mut reg = registry();
     reg.retain(|(k, w)| *k != key && w.strong_count() > 0);
     reg.push((key, Arc::downgrade(shared)));
+    drop(reg);
+    remember(key, shared);
 }

@@ -82,25 +82,32 @@ pub fn schema_id(conn: &Connection) -> Result<SchemaId> {
     })
 }
 
-/// Runs `f` in a transaction (`BEGIN IMMEDIATE` ... `COMMIT`), rolling back on error.
+/// Runs `f` in a transaction (`BEGIN IMMEDIATE` ... `COMMIT`), rolling back on error. The
+/// three statements are prepared once per connection.
 fn in_transaction<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
     if !conn.is_autocommit() {
         return Err(crate::error::Error::Internal(
             "sync: a transaction is already open on the connection".into(),
         ));
     }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let run = |sql: &str| -> Result<()> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    run("BEGIN IMMEDIATE")?;
     match f() {
-        Ok(v) => match conn.execute_batch("COMMIT") {
+        Ok(v) => match run("COMMIT") {
             Ok(()) => Ok(v),
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e.into())
+                if !conn.is_autocommit() {
+                    let _ = run("ROLLBACK");
+                }
+                Err(e)
             }
         },
         Err(e) => {
             if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = run("ROLLBACK");
             }
             Err(e)
         }
