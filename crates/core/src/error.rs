@@ -2,9 +2,28 @@
 //!
 //! Every failure that reaches a caller carries a code string that never changes between releases
 //! (`SQLITE_CONSTRAINT`, `BAD_PARAMS`, `CLOSED`, ...). The JS boundary copies it to `error.code`;
-//! the sync server sends it in error frames.
+//! the sync server sends it in error frames, with whether trying again later may succeed
+//! ([`Error::is_retryable`], [`code_is_retryable`]).
 
 use crate::result_codes;
+
+/// Whether an error with stable code `code` may go away by itself, so a client should reconnect
+/// (with backoff) instead of giving up: a busy or shutting-down server, a rate limit, a site id
+/// still attached to another connection, a transient database or internal failure. Protocol,
+/// authorization, schema and invalid-change errors are permanent (`false`), as is every code
+/// this function does not know.
+pub fn code_is_retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "SERVER_BUSY"
+            | "SHUTTING_DOWN"
+            | "RATE_LIMITED"
+            | "SITE_IN_USE"
+            | "INTERNAL"
+            | "SQLITE_BUSY"
+            | "SQLITE_LOCKED"
+    )
+}
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -163,6 +182,11 @@ impl Error {
         }
     }
 
+    /// Whether trying again later may succeed ([`code_is_retryable`] of [`Error::code`]).
+    pub fn is_retryable(&self) -> bool {
+        code_is_retryable(self.code())
+    }
+
     /// The extended SQLite code name (`SQLITE_CONSTRAINT_UNIQUE`) for SQLite errors and failed
     /// migrations.
     pub fn extended_code(&self) -> Option<&'static str> {
@@ -261,5 +285,40 @@ mod tests {
         };
         assert_eq!(failed.code(), "MIGRATION_FAILED");
         assert_eq!(failed.extended_code(), Some("SQLITE_CONSTRAINT_UNIQUE"));
+    }
+
+    #[cfg_attr(target_family = "wasm", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_family = "wasm"), test)]
+    fn retryable_codes() {
+        for code in [
+            "SERVER_BUSY",
+            "SHUTTING_DOWN",
+            "RATE_LIMITED",
+            "SITE_IN_USE",
+            "INTERNAL",
+        ] {
+            assert!(code_is_retryable(code), "{code}");
+        }
+        for code in [
+            "PROTOCOL_ERROR",
+            "PROTOCOL_VERSION",
+            "UNAUTHORIZED",
+            "SCHEMA_MISMATCH",
+            "INVALID_CHANGE",
+            "SQLITE_CONSTRAINT",
+            "",
+        ] {
+            assert!(!code_is_retryable(code), "{code}");
+        }
+        assert!(Error::sqlite(rusqlite::ffi::SQLITE_BUSY, "busy").is_retryable());
+        assert!(Error::sqlite(517, "busy snapshot").is_retryable());
+        assert!(Error::Internal("x".into()).is_retryable());
+        assert!(!Error::Protocol("x".into()).is_retryable());
+        assert!(!Error::InvalidChange("x".into()).is_retryable());
+        let remote = Error::Remote {
+            code: "SERVER_BUSY".into(),
+            message: "m".into(),
+        };
+        assert!(remote.is_retryable());
     }
 }

@@ -68,6 +68,7 @@ fn error_frame(err: &ServerError) -> Vec<u8> {
     Frame::Error(ErrorFrame {
         code: err.code().to_owned(),
         message: err.to_string(),
+        retryable: false,
         details: Vec::new(),
     })
     .encode()

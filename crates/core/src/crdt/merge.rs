@@ -171,7 +171,7 @@ struct Merger<'c, 'p> {
     changes: &'p [Change],
     stmts: HashMap<(usize, Kind), CachedStatement<'c>>,
     db_version: Option<i64>,
-    sites: HashMap<Vec<u8>, i64>,
+    sites: HashMap<std::sync::Arc<[u8]>, i64>,
     site_blobs: HashMap<i64, Vec<u8>>,
     merge_equal: bool,
     applied: usize,
@@ -276,21 +276,21 @@ impl<'c, 'p> Merger<'c, 'p> {
     fn site_ordinal(&mut self, i: usize) -> Result<i64> {
         let changes = self.changes;
         let site = &changes[i].site_id;
-        if site.is_empty() || site.as_slice() == self.shared.site_id {
+        if site.is_empty() || site[..] == self.shared.site_id {
             return Ok(0);
         }
-        if let Some(o) = self.sites.get(site.as_slice()) {
+        if let Some(o) = self.sites.get(&site[..]) {
             return Ok(*o);
         }
         let found: Option<i64> = self
             .stmt(0, Kind::SiteSelect)?
-            .query_row([site], |r| r.get(0))
+            .query_row([&site[..]], |r| r.get(0))
             .optional()?;
         let ordinal = match found {
             Some(o) => o,
             None => self
                 .stmt(0, Kind::SiteInsert)?
-                .query_row([site], |r| r.get(0))?,
+                .query_row([&site[..]], |r| r.get(0))?,
         };
         self.sites.insert(site.clone(), ordinal);
         Ok(ordinal)
@@ -304,7 +304,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             return Ok(if s.is_empty() {
                 self.shared.site_id.to_vec()
             } else {
-                s.clone()
+                s.to_vec()
             });
         }
         if c.site == 0 {
@@ -455,7 +455,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             Ordering::Less => Ok(false),
             Ordering::Equal if self.merge_equal => {
                 let local_site = self.clock_site(&local)?;
-                Ok(ch.site_id.as_slice() > local_site.as_slice())
+                Ok(ch.site_id[..] > local_site[..])
             }
             Ordering::Equal => Ok(false),
         }

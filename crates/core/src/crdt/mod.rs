@@ -68,23 +68,31 @@ use rusqlite::{Connection, OptionalExtension};
 use state::Shared;
 use std::sync::Arc;
 
+/// The largest version (`db_version`, `col_version`, `cl`, `seq`) the sync protocol carries:
+/// the largest integer JavaScript represents exactly.
+pub const MAX_VERSION: i64 = (1 << 53) - 1;
+
 /// One change row, the columns of cr-sqlite's `crsql_changes`.
+///
+/// The table name, column name and site id are shared (`Arc`): the rows of one page or one
+/// sync frame point at one copy of each, so holding many rows costs their keys and values,
+/// not their names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// Table name.
-    pub table: String,
+    pub table: Arc<str>,
     /// Packed primary key ([`pack`]).
     pub pk: Vec<u8>,
     /// Column name, or `"-1"` for the row's sentinel (insert/delete/resurrect).
-    pub cid: String,
+    pub cid: Arc<str>,
     /// The column's value (NULL for sentinels). INTEGER and REAL stay distinct.
     pub val: Value,
     /// Version of this column (of the sentinel: the causal length).
     pub col_version: i64,
     /// Version of the database that last wrote or merged this clock.
     pub db_version: i64,
-    /// The 16-byte site id of the database that made the change.
-    pub site_id: Vec<u8>,
+    /// The 16-byte site id of the database that made the change (empty: this database).
+    pub site_id: Arc<[u8]>,
     /// Causal length of the row: odd = alive, even = deleted.
     pub cl: i64,
     /// Order of the write within its `db_version`.

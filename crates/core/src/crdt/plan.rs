@@ -43,12 +43,12 @@ impl Plan {
         let mut cols = Vec::with_capacity(changes.len());
         let mut max_db_version = i64::MIN;
         for (i, ch) in changes.iter().enumerate() {
-            let t = match table_ix.get(ch.table.as_str()) {
+            let t = match table_ix.get(&*ch.table) {
                 Some(t) => *t,
                 None => {
                     let info = crrs
                         .iter()
-                        .find(|x| x.name == ch.table)
+                        .find(|x| *x.name == *ch.table)
                         .or_else(|| crrs.iter().find(|x| x.name.eq_ignore_ascii_case(&ch.table)))
                         .ok_or_else(|| {
                             Error::InvalidChange(format!(
@@ -58,12 +58,12 @@ impl Plan {
                             ))
                         })?;
                     tables.push(info.clone());
-                    table_ix.insert(ch.table.as_str(), tables.len() - 1);
+                    table_ix.insert(&ch.table, tables.len() - 1);
                     tables.len() - 1
                 }
             };
             let info = &tables[t];
-            let col = if ch.cid == "-1" {
+            let col = if &*ch.cid == "-1" {
                 None
             } else {
                 Some(info.col_index(&ch.cid).ok_or_else(|| {

@@ -5,7 +5,7 @@
 //! commits, and drop it when the connection closes. Everything that must survive a reconnect
 //! (the cursor of what the server sent) lives in the database.
 
-use super::frame::{Changes, Frame, Hello};
+use super::frame::{Changes, Frame, Hello, PeerCursor};
 use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD};
 use crate::crdt::{self, Cursor, SiteFilter};
 use crate::error::{Error, Result};
@@ -95,12 +95,21 @@ impl ClientSession {
     pub fn hello(&mut self, conn: &Connection) -> Result<Vec<u8>> {
         let cursors = crdt::peer_cursors(conn)?
             .into_iter()
-            .filter_map(|(site, c)| <[u8; 16]>::try_from(site.as_slice()).ok().map(|s| (s, c)))
+            .filter_map(|(site, c)| {
+                <[u8; 16]>::try_from(site.as_slice())
+                    .ok()
+                    .map(|s| PeerCursor {
+                        site: s,
+                        incarnation: [0; 16],
+                        cursor: c,
+                    })
+            })
             .collect();
         let hello = Hello {
             room: self.cfg.room.clone(),
             site_id: crdt::site_id(conn)?,
             schema: schema_id(conn)?,
+            head: crdt::db_version(conn)?,
             cursors,
             token: self.cfg.token.clone(),
             chunk_size: self.cfg.chunk_size,

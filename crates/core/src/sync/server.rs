@@ -90,6 +90,7 @@ impl ServerSession {
             let frame = Frame::Error(ErrorFrame {
                 code: error.code().to_owned(),
                 message: error.to_string(),
+                retryable: false,
                 details: vec![
                     ("server_schema".into(), ours.to_string()),
                     ("client_schema".into(), hello.schema.to_string()),
@@ -103,8 +104,8 @@ impl ServerSession {
             let start = hello
                 .cursors
                 .iter()
-                .find(|(s, _)| *s == server_site)
-                .map(|(_, c)| *c)
+                .find(|c| c.site == server_site)
+                .map(|c| c.cursor)
                 .unwrap_or(Cursor::START);
             let total = crdt::count_changes(conn, start, SiteFilter::Exclude(&hello.site_id))?;
             let your_cursor = crdt::peer_cursor(conn, &hello.site_id)?.unwrap_or(Cursor::START);
@@ -124,7 +125,9 @@ impl ServerSession {
             };
             let welcome = Frame::Welcome(Welcome {
                 server_site,
+                incarnation: [0; 16],
                 your_cursor,
+                start,
                 total,
                 chunk_size: chunk,
             });
