@@ -20,14 +20,16 @@
 //!   with a handful of statements (one row upsert, one clock write per winning column). Rows are
 //!   independent, so this equals cr-sqlite's row-by-row processing in input order.
 //! - All clocks written by one call get one local db_version, `max(committed + 1, pending,
-//!   highest incoming db_version)` (cr-sqlite raises it row by row), and fresh local `seq`s,
+//!   highest incoming db_version)` (cr-sqlite raises it row by row; here the incoming version
+//!   counts only up to `2^53 - 2^41`, see `state`), and fresh local `seq`s,
 //!   so `(db_version, seq)` stays unique and `changes_since` never misses a merged row; the
 //!   original site id is kept (as an ordinal into `crsql_site_id`).
 //! - A clock without its row (possible only after writes with triggers disabled) lets the
 //!   incoming value win instead of failing the whole batch.
 //!
 //! Everything runs in one savepoint with the sync bit set (triggers silent); any error rolls the
-//! whole batch back. Validation (tables, columns, packed keys, site ids) happens before any write.
+//! whole batch back. Validation (tables, columns, packed keys, site ids, version ranges) happens
+//! before any write.
 
 use super::crr::with_savepoint;
 use super::plan::{Group, Plan};
@@ -69,8 +71,9 @@ pub fn compare_values(a: ValueRef<'_>, b: ValueRef<'_>) -> Ordering {
 }
 
 /// Merges `changes` into the database with cr-sqlite's rules; see the module docs. Idempotent
-/// and order-independent. Unknown tables or columns, malformed packed keys and site ids longer
-/// than 16 bytes fail with `INVALID_CHANGE` before anything is written.
+/// and order-independent. Unknown tables or columns, malformed packed keys, site ids longer
+/// than 16 bytes and versions outside `0..=`[`MAX_ACCEPTED_VERSION`](super::MAX_ACCEPTED_VERSION)
+/// fail with `INVALID_CHANGE` before anything is written.
 pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats> {
     let shared = state::get(conn)?;
     let mut stats = ApplyStats {

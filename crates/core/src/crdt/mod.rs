@@ -71,6 +71,16 @@ use std::sync::Arc;
 /// The largest version (`db_version`, `col_version`, `cl`, `seq`) the sync protocol carries:
 /// the largest integer JavaScript represents exactly.
 pub const MAX_VERSION: i64 = (1 << 53) - 1;
+/// Versions between [`MAX_ACCEPTED_VERSION`] and [`MAX_VERSION`]: never accepted from a peer,
+/// never handed out locally. It is also the number of commits a database keeps after a peer
+/// raised its db_version as far as merges raise it (to `MAX_ACCEPTED_VERSION -
+/// VERSION_HEADROOM`), so a version taken from a peer can neither push a database out of the
+/// protocol's range nor leave it without versions for its own writes.
+pub const VERSION_HEADROOM: i64 = 1 << 40;
+/// The largest version [`apply_changes`] accepts in a change row and the largest the database's
+/// own counters (db_version, a column's `col_version`, a row's causal length) reach; a write
+/// that would pass it fails with `VERSION_EXHAUSTED`.
+pub const MAX_ACCEPTED_VERSION: i64 = MAX_VERSION - VERSION_HEADROOM;
 
 /// One change row, the columns of cr-sqlite's `crsql_changes`.
 ///
@@ -114,7 +124,8 @@ pub type CommitHook = Box<dyn FnMut() -> bool + Send>;
 pub type RollbackHook = Box<dyn FnMut() + Send>;
 
 /// Prepares `conn` for CRDT use: creates the metadata tables and the persistent site id on
-/// first use, registers the `crsql_*` SQL functions and installs the commit/rollback hooks.
+/// first use, registers the `crsql_*` SQL functions, installs the commit/rollback hooks and
+/// brings local-write triggers made by older versions up to date.
 /// Call it on every open (functions and hooks are per connection); it returns at once when the
 /// connection is already initialized.
 pub fn init(conn: &mut Connection) -> Result<()> {
@@ -129,7 +140,7 @@ pub fn init(conn: &mut Connection) -> Result<()> {
     functions::register(conn, &shared)?;
     install_hooks(conn, &shared, None, None)?;
     state::register(conn, &shared);
-    Ok(())
+    crr::upgrade_triggers(conn)
 }
 
 /// Adds callbacks to the commit and rollback hooks that [`init`] installed (replacing callbacks
@@ -220,6 +231,10 @@ fn bootstrap(conn: &Connection) -> Result<([u8; 16], bool)> {
                  CREATE TABLE IF NOT EXISTS crsql_tracked_peers (site_id BLOB NOT NULL, version INTEGER NOT NULL,
                    seq INTEGER DEFAULT 0, tag INTEGER, event INTEGER, PRIMARY KEY (site_id, tag, event)) STRICT;
                  INSERT OR IGNORE INTO crsql_master (key, value) VALUES ('synqlite_crdt_version', 1);",
+            )?;
+            conn.execute(
+                "INSERT OR IGNORE INTO crsql_master (key, value) VALUES ('synqlite_triggers_version', ?1)",
+                [crr::TRIGGERS_VERSION],
             )?;
             if let Some(s) = read_site(conn)? {
                 return Ok(s);

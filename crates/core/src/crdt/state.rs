@@ -13,19 +13,31 @@
 //!   `pre_compact_dbversion` kept in `crsql_master` by `commit_alter`, or 0;
 //! - the first write of a transaction takes `committed + 1` as the *pending* version; every
 //!   other write in the same transaction gets the same value; merges raise it to
-//!   `max(pending, incoming db_version)`;
+//!   `max(pending, incoming db_version)`, but never past [`MERGE_RAISE_LIMIT`] (an incoming
+//!   version near the limit would leave the database no versions for its own writes);
 //! - the commit hook makes pending the committed version and resets `seq` to 0, the rollback
 //!   hook drops pending;
 //! - `PRAGMA data_version` tells when another connection committed, and the committed version
-//!   is then re-read from storage.
+//!   is then re-read from storage;
+//! - no version past [`MAX_ACCEPTED_VERSION`] is handed out: the write fails with
+//!   `VERSION_EXHAUSTED` instead. Merges alone never get there: after a merge raised the version
+//!   to [`MERGE_RAISE_LIMIT`], [`VERSION_HEADROOM`] local commits remain.
 
 use super::tables::{clock_table_names, quote_ident};
+use super::{MAX_ACCEPTED_VERSION, VERSION_HEADROOM};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// The highest value an incoming db_version raises this database's db_version to. Versions
+/// up to [`MAX_ACCEPTED_VERSION`] are accepted from peers, so without this bound a single row
+/// at that version would leave no version for the next commit; with it, a database whose
+/// version a peer raised as far as possible still has [`VERSION_HEADROOM`] commits left. Only
+/// hostile or corrupt peers send versions this high (2^53 - 2^41).
+pub(crate) const MERGE_RAISE_LIMIT: i64 = MAX_ACCEPTED_VERSION - VERSION_HEADROOM;
 
 /// Mutable part of the state.
 #[derive(Debug, Default)]
@@ -88,27 +100,42 @@ impl Shared {
         Ok(c)
     }
 
-    /// The db_version of the current transaction's writes (`crsql_next_db_version(merging)`).
+    /// The db_version of the current transaction's writes (`crsql_next_db_version(merging)`;
+    /// `merging` counts up to [`MERGE_RAISE_LIMIT`]); `VERSION_EXHAUSTED` when it would pass
+    /// [`MAX_ACCEPTED_VERSION`].
     pub(crate) fn next_db_version(&self, conn: &Connection, merging: Option<i64>) -> Result<i64> {
         let pending = self.lock().pending;
         let base = match pending {
             Some(p) => p,
-            None => self.db_version(conn)? + 1,
+            None => self.db_version(conn)?.saturating_add(1),
         };
         let mut g = self.lock();
         let mut v = g.pending.unwrap_or(base).max(base);
         if let Some(m) = merging {
-            v = v.max(m);
+            v = v.max(m.min(MERGE_RAISE_LIMIT));
+        }
+        if v > MAX_ACCEPTED_VERSION {
+            return Err(Error::version_exhausted(format!(
+                "this write needs db_version {v}, past {MAX_ACCEPTED_VERSION}, the largest \
+                 version synqlite records; the database cannot take more writes (its version \
+                 was raised near the limit, by corrupt or hostile change rows): copy its rows \
+                 into a new database"
+            )));
         }
         g.pending = Some(v);
         Ok(v)
     }
 
-    /// [`Self::next_db_version`] when the transaction already has a version (no SQL needed).
+    /// [`Self::next_db_version`] when the transaction already has a version (no SQL needed);
+    /// `None` when it has none or the version would pass [`MAX_ACCEPTED_VERSION`] (then
+    /// `next_db_version` reports the error).
     pub(crate) fn pending_db_version(&self, merging: Option<i64>) -> Option<i64> {
         let mut g = self.lock();
         let p = g.pending?;
-        let v = merging.map_or(p, |m| p.max(m));
+        let v = merging.map_or(p, |m| p.max(m.min(MERGE_RAISE_LIMIT)));
+        if v > MAX_ACCEPTED_VERSION {
+            return None;
+        }
         g.pending = Some(v);
         Some(v)
     }

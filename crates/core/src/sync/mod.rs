@@ -35,8 +35,8 @@
 //!   last migration applied); a mismatch is a `SCHEMA_MISMATCH` error frame naming both.
 //!
 //! - Every frame has limits ([`MAX_HELLO_BYTES`], [`MAX_ROWS_PER_FRAME`], [`MAX_NAME_BYTES`],
-//!   ...); the decoder allocates in proportion to the bytes it received, never to the numbers a
-//!   peer declares.
+//!   ...) and versions in change rows must stay within [`MAX_ACCEPTED_VERSION`]; the decoder
+//!   allocates in proportion to the bytes it received, never to the numbers a peer declares.
 //!
 //! Modules: `wire` (varints, bounded reader), `frame` ([`Frame`] encode/decode), `client`,
 //! `server`.
@@ -46,7 +46,7 @@ mod frame;
 mod server;
 mod wire;
 
-pub use crate::crdt::MAX_VERSION;
+pub use crate::crdt::{MAX_ACCEPTED_VERSION, MAX_VERSION, VERSION_HEADROOM};
 pub use client::{ClientConfig, ClientOutput, ClientSession};
 pub use frame::{
     encode_changes, Changes, ErrorFrame, Frame, FrameKind, Hello, PeerCursor, SchemaId, Welcome,
