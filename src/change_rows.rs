@@ -83,13 +83,13 @@ pub fn from_js(rows: &JsValue) -> Result<Vec<Change>> {
         };
         let change = (|| {
             Ok(Change {
-                table: string(&field(0)?, "table")?,
+                table: string(&field(0)?, "table")?.into(),
                 pk: bytes(&field(1)?, "pk")?,
-                cid: string(&field(2)?, "cid")?,
+                cid: string(&field(2)?, "cid")?.into(),
                 val: val_from_js(&field(3)?)?,
                 col_version: int(&field(4)?, "col_version")?,
                 db_version: int(&field(5)?, "db_version")?,
-                site_id: bytes(&field(6)?, "site_id")?,
+                site_id: bytes(&field(6)?, "site_id")?.into(),
                 cl: int(&field(7)?, "cl")?,
                 seq: int(&field(8)?, "seq")?,
             })

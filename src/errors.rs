@@ -1,5 +1,5 @@
 //! The one mapping from Rust errors to JS: an `Error` object with `code` (and `extendedCode` for
-//! SQLite errors). The worker script forwards `name`, `message`, `code` and `extendedCode`.
+//! SQLite errors, `retryable` for errors a sync server reported). The worker script forwards `name`, `message`, `code` and `extendedCode`.
 
 use js_sys::Reflect;
 use synqlite_core::Error;
@@ -14,6 +14,10 @@ pub fn to_js(err: Error) -> JsValue {
     let _ = Reflect::set(obj, &"code".into(), &err.code().into());
     if let Some(ext) = err.extended_code() {
         let _ = Reflect::set(obj, &"extendedCode".into(), &ext.into());
+    }
+    if let Error::Remote { retryable, .. } = &err {
+        // What the sync server said about retrying (its error frame's flag).
+        let _ = Reflect::set(obj, &"retryable".into(), &(*retryable).into());
     }
     js.into()
 }

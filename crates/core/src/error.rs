@@ -2,9 +2,33 @@
 //!
 //! Every failure that reaches a caller carries a code string that never changes between releases
 //! (`SQLITE_CONSTRAINT`, `BAD_PARAMS`, `CLOSED`, ...). The JS boundary copies it to `error.code`;
-//! the sync server sends it in error frames.
+//! the sync server sends it in error frames, with whether trying again later may succeed
+//! ([`Error::is_retryable`], [`code_is_retryable`]).
 
 use crate::result_codes;
+
+/// Every message of [`Error::VersionExhausted`] starts with this, so the error keeps its code
+/// when it crosses SQLite (a trigger or SQL function failing with it comes back as a SQLite
+/// error carrying this message).
+pub const VERSION_EXHAUSTED_PREFIX: &str = "versions exhausted: ";
+
+/// Whether an error with stable code `code` may go away by itself, so a client should reconnect
+/// (with backoff) instead of giving up: a busy or shutting-down server, a rate limit, a site id
+/// still attached to another connection, a transient database or internal failure. Protocol,
+/// authorization, schema and invalid-change errors are permanent (`false`), as is every code
+/// this function does not know.
+pub fn code_is_retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "SERVER_BUSY"
+            | "SHUTTING_DOWN"
+            | "RATE_LIMITED"
+            | "SITE_IN_USE"
+            | "INTERNAL"
+            | "SQLITE_BUSY"
+            | "SQLITE_LOCKED"
+    )
+}
 
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -85,6 +109,12 @@ pub enum Error {
     /// The sync server refused the token for this room.
     #[error("{0}")]
     Unauthorized(String),
+    /// A version counter of the database would pass
+    /// [`MAX_ACCEPTED_VERSION`](crate::crdt::MAX_ACCEPTED_VERSION): its `db_version`, or the
+    /// `col_version` / causal length of one row. The write is refused; the message (which
+    /// starts with [`VERSION_EXHAUSTED_PREFIX`]) says which counter.
+    #[error("{0}")]
+    VersionExhausted(String),
     /// An error the sync peer reported in an error frame, with the peer's code.
     #[error("{message}")]
     Remote {
@@ -92,6 +122,8 @@ pub enum Error {
         code: String,
         /// The peer's message.
         message: String,
+        /// Whether the peer said a retry may succeed.
+        retryable: bool,
     },
 }
 
@@ -130,9 +162,16 @@ impl Error {
             Error::Protocol(m) => Error::Protocol(format!("{at}: {m}")),
             Error::ProtocolVersion(m) => Error::ProtocolVersion(format!("{at}: {m}")),
             Error::Unauthorized(m) => Error::Unauthorized(format!("{at}: {m}")),
-            Error::Remote { code, message } => Error::Remote {
+            // The message keeps its prefix (it identifies the error across SQLite).
+            Error::VersionExhausted(m) => Error::VersionExhausted(format!("{m} ({at})")),
+            Error::Remote {
+                code,
+                message,
+                retryable,
+            } => Error::Remote {
                 code,
                 message: format!("{at}: {message}"),
+                retryable,
             },
             Error::Closed => Error::Closed,
         }
@@ -159,8 +198,22 @@ impl Error {
             Error::Protocol(_) => "PROTOCOL_ERROR",
             Error::ProtocolVersion(_) => "PROTOCOL_VERSION",
             Error::Unauthorized(_) => "UNAUTHORIZED",
+            Error::VersionExhausted(_) => "VERSION_EXHAUSTED",
             Error::Remote { code, .. } => code,
         }
+    }
+
+    /// Whether trying again later may succeed ([`code_is_retryable`] of [`Error::code`]).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Remote { retryable, .. } => *retryable,
+            other => code_is_retryable(other.code()),
+        }
+    }
+
+    /// A [`Error::VersionExhausted`] whose message is [`VERSION_EXHAUSTED_PREFIX`] + `detail`.
+    pub fn version_exhausted(detail: impl std::fmt::Display) -> Self {
+        Error::VersionExhausted(format!("{VERSION_EXHAUSTED_PREFIX}{detail}"))
     }
 
     /// The extended SQLite code name (`SQLITE_CONSTRAINT_UNIQUE`) for SQLite errors and failed
@@ -189,6 +242,10 @@ impl From<rusqlite::Error> for Error {
         match err {
             E::SqliteFailure(e, msg) => {
                 let message = msg.unwrap_or_else(|| e.to_string());
+                if message.starts_with(VERSION_EXHAUSTED_PREFIX) {
+                    // Raised by a local-write trigger or `crsql_next_db_version()`.
+                    return Error::VersionExhausted(message);
+                }
                 Error::sqlite(e.extended_code, message)
             }
             E::SqlInputError {
@@ -261,5 +318,55 @@ mod tests {
         };
         assert_eq!(failed.code(), "MIGRATION_FAILED");
         assert_eq!(failed.extended_code(), Some("SQLITE_CONSTRAINT_UNIQUE"));
+        let exhausted = Error::version_exhausted("db_version");
+        assert_eq!(exhausted.code(), "VERSION_EXHAUSTED");
+        assert!(!exhausted.is_retryable());
+        // Crossing SQLite (a trigger's RAISE, a SQL function's error) keeps the code.
+        let through = Error::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER),
+            Some(exhausted.to_string()),
+        ));
+        assert_eq!(through.code(), "VERSION_EXHAUSTED");
+        assert_eq!(through.to_string(), exhausted.to_string());
+    }
+
+    #[cfg_attr(target_family = "wasm", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_family = "wasm"), test)]
+    fn retryable_codes() {
+        for code in [
+            "SERVER_BUSY",
+            "SHUTTING_DOWN",
+            "RATE_LIMITED",
+            "SITE_IN_USE",
+            "INTERNAL",
+        ] {
+            assert!(code_is_retryable(code), "{code}");
+        }
+        for code in [
+            "PROTOCOL_ERROR",
+            "PROTOCOL_VERSION",
+            "UNAUTHORIZED",
+            "SCHEMA_MISMATCH",
+            "INVALID_CHANGE",
+            "VERSION_EXHAUSTED",
+            "SQLITE_CONSTRAINT",
+            "",
+        ] {
+            assert!(!code_is_retryable(code), "{code}");
+        }
+        assert!(Error::sqlite(rusqlite::ffi::SQLITE_BUSY, "busy").is_retryable());
+        assert!(Error::sqlite(517, "busy snapshot").is_retryable());
+        assert!(Error::Internal("x".into()).is_retryable());
+        assert!(!Error::Protocol("x".into()).is_retryable());
+        assert!(!Error::InvalidChange("x".into()).is_retryable());
+        // A peer's own verdict decides, whatever its code.
+        let remote = |code: &str, retryable| Error::Remote {
+            code: code.into(),
+            message: "m".into(),
+            retryable,
+        };
+        assert!(remote("SERVER_BUSY", true).is_retryable());
+        assert!(remote("PROTOCOL_ERROR", true).is_retryable());
+        assert!(!remote("SERVER_BUSY", false).is_retryable());
     }
 }

@@ -36,7 +36,7 @@ fn all(c: &Connection) -> Vec<Change> {
 /// (cid, col_version, db_version, cl, seq) of each change row.
 fn shape(ch: &[Change]) -> Vec<(String, i64, i64, i64, i64)> {
     ch.iter()
-        .map(|c| (c.cid.clone(), c.col_version, c.db_version, c.cl, c.seq))
+        .map(|c| (c.cid.to_string(), c.col_version, c.db_version, c.cl, c.seq))
         .collect()
 }
 
@@ -73,7 +73,7 @@ fn change(
         val,
         col_version,
         db_version: 1,
-        site_id: vec![site; 16],
+        site_id: vec![site; 16].into(),
         cl,
         seq: 0,
     }
@@ -178,6 +178,36 @@ both! {
         assert_eq!(e.code(), "INVALID_ARGUMENT");
     }
 
+    fn state_lookup_survives_closed_connections_and_reused_addresses() {
+        // The per-thread cache in front of the registry: closed connections' states die with
+        // them, so a new connection (often at the same address) is never taken for an old one.
+        let mut sites = Vec::new();
+        for i in 0..40 {
+            let c = peer(SONGS);
+            c.execute("INSERT INTO songs VALUES (?1, 'x', 1)", [i]).unwrap();
+            assert_eq!(crdt::db_version(&c).unwrap(), 1);
+            sites.push(crdt::site_id(&c).unwrap());
+            drop(c);
+            let bare = Connection::open_in_memory().unwrap();
+            assert_eq!(crdt::db_version(&bare).unwrap_err().code(), "INVALID_ARGUMENT");
+        }
+        sites.sort();
+        sites.dedup();
+        assert_eq!(sites.len(), 40);
+        // Many connections used in turn on one thread (more than the cache holds).
+        let conns: Vec<Connection> = (0..9).map(|_| peer(SONGS)).collect();
+        for round in 0..3i64 {
+            for (i, c) in conns.iter().enumerate() {
+                c.execute("INSERT INTO songs VALUES (?1, 'x', ?2)", [round * 100 + i as i64, round]).unwrap();
+                assert_eq!(crdt::db_version(c).unwrap(), round + 1);
+            }
+        }
+        let ids: Vec<[u8; 16]> = conns.iter().map(|c| crdt::site_id(c).unwrap()).collect();
+        for (c, id) in conns.iter().zip(&ids) {
+            assert_eq!(crdt::site_id(c).unwrap(), *id);
+        }
+    }
+
     fn local_insert_update_delete_reinsert() {
         let c = peer(SONGS);
         assert_eq!(crdt::db_version(&c).unwrap(), 0);
@@ -185,7 +215,7 @@ both! {
         // Like cr-sqlite 0.16: a first insert writes one clock per column, cl 1, no sentinel row.
         assert_eq!(shape(&all(&c)), vec![("title".into(), 1, 1, 1, 0), ("plays".into(), 1, 1, 1, 1)]);
         let site = crdt::site_id(&c).unwrap().to_vec();
-        assert!(all(&c).iter().all(|ch| ch.site_id == site && ch.pk == key(1) && ch.table == "songs"));
+        assert!(all(&c).iter().all(|ch| ch.site_id[..] == site[..] && ch.pk == key(1) && &*ch.table == "songs"));
         assert_eq!(all(&c)[0].val, t("a"));
 
         // Update: only the changed column; 0 -> 0.0 is a change (types differ), 'a' -> 'a' is not.
@@ -204,7 +234,7 @@ both! {
         let d = crdt::changes_since(&c, 3, None).unwrap();
         assert_eq!(shape(&d), vec![("-1".into(), 2, 4, 2, 0)]);
         assert_eq!(d[0].val, Value::Null);
-        assert!(all(&c).iter().all(|ch| ch.pk != key(2) || ch.cid == "-1"));
+        assert!(all(&c).iter().all(|ch| ch.pk != key(2) || &*ch.cid == "-1"));
 
         // Re-insert: next odd causal length, columns start over.
         c.execute_batch("INSERT INTO songs VALUES (2, 'd', 1)").unwrap();
@@ -212,7 +242,7 @@ both! {
             ("-1".into(), 3, 5, 3, 0), ("title".into(), 1, 5, 3, 1), ("plays".into(), 1, 5, 3, 2)]);
         c.execute_batch("DELETE FROM songs WHERE id = 2; INSERT INTO songs VALUES (2, 'e', 1)").unwrap();
         let last = crdt::changes_since(&c, 6, None).unwrap();
-        assert_eq!(last[0].cid, "-1");
+        assert_eq!(&*last[0].cid, "-1");
         assert_eq!(last[0].cl, 5);
 
         // Rolled-back transactions leave no trace and do not use up a version.
@@ -274,8 +304,8 @@ both! {
         crdt::apply_changes(&c, &[change("songs", 1, "title", t("new"), 1, 5, 7)]).unwrap();
         assert_eq!(rows(&c, "SELECT title, plays FROM songs"), vec![vec![t("new"), Value::Integer(0)]]);
         let ch = all(&c);
-        assert_eq!(ch.iter().map(|c| (c.cid.as_str(), c.col_version, c.cl)).collect::<Vec<_>>(), vec![("-1", 5, 5), ("title", 1, 5)]);
-        assert!(ch.iter().all(|c| c.site_id == vec![7; 16]));
+        assert_eq!(ch.iter().map(|c| (&*c.cid, c.col_version, c.cl)).collect::<Vec<_>>(), vec![("-1", 5, 5), ("title", 1, 5)]);
+        assert!(ch.iter().all(|c| c.site_id[..] == [7; 16]));
     }
 
     fn merge_tie_breaks() {
@@ -302,17 +332,17 @@ both! {
         // Equal values: a no-op, the clock keeps the local site.
         assert_eq!(apply("title", Value::Integer(i64::MIN), 2), 0);
         let local = crdt::site_id(&c).unwrap().to_vec();
-        let clock = |cid: &str| all(&c).into_iter().find(|ch| ch.cid == cid).unwrap();
-        assert_eq!(clock("title").site_id, vec![9; 16]);
-        assert_eq!(clock("plays").site_id, local);
+        let clock = |cid: &str| all(&c).into_iter().find(|ch| &*ch.cid == cid).unwrap();
+        assert_eq!(clock("title").site_id[..], [9; 16]);
+        assert_eq!(clock("plays").site_id[..], local[..]);
         assert_eq!(apply("plays", Value::Integer(0), 1), 0);
         // merge-equal-values (cr-sqlite 0.16.3): the bytewise-greater site id takes the clock.
         c.query_row("SELECT crsql_config_set('merge-equal-values', 1)", [], |r| r.get::<_, i64>(0)).unwrap();
         let greater = local.iter().map(|_| 0xffu8).collect::<Vec<_>>();
         let mut ch = change("songs", 1, "plays", Value::Integer(0), 1, 1, 0);
-        ch.site_id = greater.clone();
+        ch.site_id = greater.clone().into();
         assert_eq!(crdt::apply_changes(&c, &[ch]).unwrap().applied, 1);
-        assert_eq!(clock("plays").site_id, greater);
+        assert_eq!(clock("plays").site_id[..], greater[..]);
         assert_eq!(apply("plays", Value::Integer(0), 1), 0); // [9; 16] < [0xff; 16]
         assert_eq!(crdt::compare_values((&Value::Integer(1)).into(), (&Value::Real(2.0)).into()), std::cmp::Ordering::Greater);
     }
@@ -336,14 +366,14 @@ both! {
         let b_site = crdt::site_id(&b).unwrap().to_vec();
         let merged = crdt::changes_since(&b, b_before, None).unwrap();
         assert_eq!(merged.len(), ch.len());
-        assert!(merged.iter().all(|c| c.site_id == a_site && c.db_version > b_before));
+        assert!(merged.iter().all(|c| c.site_id[..] == a_site[..] && c.db_version > b_before));
         let local_only = crdt::changes_since(&b, 0, Some(&a_site)).unwrap();
-        assert!(local_only.iter().all(|c| c.site_id == b_site && c.pk == key(3)));
+        assert!(local_only.iter().all(|c| c.site_id[..] == b_site[..] && c.pk == key(3)));
         // And they travel on to a third peer with their original site id.
         let c = peer(SONGS);
         crdt::apply_changes(&c, &crdt::changes_since(&b, 0, None).unwrap()).unwrap();
         assert_eq!(rows(&c, "SELECT * FROM songs ORDER BY id"), rows(&b, "SELECT * FROM songs ORDER BY id"));
-        assert!(all(&c).iter().all(|ch| ch.site_id == if ch.pk == key(3) { b_site.clone() } else { a_site.clone() }));
+        assert!(all(&c).iter().all(|ch| &ch.site_id[..] == if ch.pk == key(3) { &b_site[..] } else { &a_site[..] }));
         // Inside a caller's transaction, apply uses a savepoint and rolls back with it.
         c.execute_batch("BEGIN").unwrap();
         crdt::apply_changes(&c, &[change("songs", 9, "title", t("x"), 1, 1, 5)]).unwrap();
@@ -370,7 +400,7 @@ both! {
             (Change { cid: "nope".into(), ..good.clone() }, "no column nope"),
             (Change { pk: vec![1, 9], ..good.clone() }, "malformed"),
             (Change { pk: pack::pack(&[Value::Integer(1), Value::Integer(2)]).unwrap(), ..good.clone() }, "primary-key column"),
-            (Change { site_id: vec![1; 17], ..good.clone() }, "site_id"),
+            (Change { site_id: vec![1; 17].into(), ..good.clone() }, "site_id"),
         ];
         for (bad, msg) in cases {
             let e: Error = crdt::apply_changes(&c, &[good.clone(), bad]).unwrap_err();
@@ -393,7 +423,7 @@ both! {
                              SELECT crsql_commit_alter('songs');").unwrap();
         }
         // Dropped column clocks are gone, no clocks for default-valued new columns.
-        assert!(all(&a).iter().all(|c| c.cid == "title"));
+        assert!(all(&a).iter().all(|c| &*c.cid == "title"));
         a.execute_batch("UPDATE songs SET genre = 'rock' WHERE id = 1; INSERT INTO songs (id, title) VALUES (3, 'c');").unwrap();
         // Old changes (with a dropped column) fail clearly; the current ones merge.
         assert_eq!(crdt::apply_changes(&b, &before).unwrap_err().code(), "INVALID_CHANGE");
@@ -456,4 +486,30 @@ fn db_version_follows_other_connections() {
     assert_eq!(crdt::db_version(&b).unwrap(), 3);
     drop((a, b));
     let _ = std::fs::remove_file(&path);
+}
+
+/// Connections moved between threads (as a server's room threads do) find their state on each.
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn state_lookup_across_threads() {
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let c = peer(SONGS);
+                for i in 0..50i64 {
+                    c.execute("INSERT INTO songs VALUES (?1, 'x', ?2)", [i, t])
+                        .unwrap();
+                }
+                (c, crdt::site_id(&peer(SONGS)).unwrap())
+            })
+        })
+        .collect();
+    for h in handles {
+        let (c, _) = h.join().unwrap();
+        // Used on another thread than the one that initialized it.
+        assert_eq!(crdt::db_version(&c).unwrap(), 50);
+        c.execute("UPDATE songs SET title = 'y' WHERE id = 1", [])
+            .unwrap();
+        assert_eq!(crdt::db_version(&c).unwrap(), 51);
+    }
 }

@@ -152,20 +152,18 @@ fn contents(c: &Connection) -> Vec<Vec<Value>> {
 fn canonical(ch: &[Change], with_site: bool) -> Vec<String> {
     let has_columns: std::collections::HashSet<(&str, &[u8])> = ch
         .iter()
-        .filter(|c| c.cid != "-1")
-        .map(|c| (c.table.as_str(), c.pk.as_slice()))
+        .filter(|c| &*c.cid != "-1")
+        .map(|c| (&*c.table, c.pk.as_slice()))
         .collect();
     let mut v: Vec<String> = ch
         .iter()
         .filter(|c| {
-            !(c.cid == "-1"
-                && c.cl == 1
-                && has_columns.contains(&(c.table.as_str(), c.pk.as_slice())))
+            !(&*c.cid == "-1" && c.cl == 1 && has_columns.contains(&(&*c.table, c.pk.as_slice())))
         })
         .map(|c| {
             // merge-equal-values breaks ties of column values only: two replicas deleting the
             // same row each keep their own tombstone's site id (as in cr-sqlite 0.16.3).
-            let site = if with_site && c.cid != "-1" {
+            let site = if with_site && &*c.cid != "-1" {
                 format!("{:?}", c.site_id)
             } else {
                 String::new()

@@ -263,7 +263,7 @@ both! {
         // No change row names a dropped column.
         let from_a = crdt::changes_since(&a, 0, None).unwrap();
         let from_b = crdt::changes_since(&b, 0, None).unwrap();
-        assert!(from_a.iter().chain(&from_b).all(|ch| ch.cid != "album"));
+        assert!(from_a.iter().chain(&from_b).all(|ch| &*ch.cid != "album"));
         crdt::apply_changes(&b, &from_a).unwrap();
         crdt::apply_changes(&a, &from_b).unwrap();
         let all = "SELECT id, title, plays, rating FROM songs ORDER BY id";

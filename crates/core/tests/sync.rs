@@ -14,8 +14,8 @@ use synqlite_core::rusqlite::types::Value;
 use synqlite_core::rusqlite::{params, Connection};
 use synqlite_core::schema::{apply_schema, SchemaMode};
 use synqlite_core::sync::{
-    Changes, ClientConfig, ClientSession, ErrorFrame, Frame, Hello, SchemaId, ServerOptions,
-    ServerSession, Welcome,
+    Changes, ClientConfig, ClientSession, ErrorFrame, Frame, Hello, PeerCursor, SchemaId,
+    ServerOptions, ServerSession, Welcome, PROTOCOL_VERSION,
 };
 
 const SCHEMA: &str = "
@@ -171,7 +171,7 @@ fn frames_round_trip() {
         val,
         col_version: 3,
         db_version: 9,
-        site_id: vec![7; 16],
+        site_id: vec![7; 16].into(),
         cl: 1,
         seq,
     };
@@ -183,19 +183,26 @@ fn frames_round_trip() {
                 name: "media".into(),
                 version: -42,
             },
-            cursors: vec![(
-                [2; 16],
-                Cursor {
+            head: 77,
+            cursors: vec![PeerCursor {
+                site: [2; 16],
+                incarnation: [4; 16],
+                cursor: Cursor {
                     db_version: 5,
                     seq: 3,
                 },
-            )],
+            }],
             token: Some("tok".into()),
             chunk_size: 1024,
         }),
         Frame::Welcome(Welcome {
             server_site: [3; 16],
+            incarnation: [5; 16],
             your_cursor: Cursor::START,
+            start: Cursor {
+                db_version: 8,
+                seq: 2,
+            },
             total: 50_000,
             chunk_size: 512,
         }),
@@ -220,6 +227,7 @@ fn frames_round_trip() {
         Frame::Error(ErrorFrame {
             code: "SCHEMA_MISMATCH".into(),
             message: "m".into(),
+            retryable: true,
             details: vec![("server_schema".into(), "a@1".into())],
         }),
     ];
@@ -236,13 +244,15 @@ fn frames_round_trip() {
         assert_eq!(Frame::decode(&long).unwrap_err().code(), "PROTOCOL_ERROR");
     }
     let mut other = Frame::CaughtUp.encode();
-    other[1] = 2;
+    other[1] = PROTOCOL_VERSION + 1;
     assert_eq!(
         Frame::decode(&other).unwrap_err().code(),
         "PROTOCOL_VERSION"
     );
     assert_eq!(
-        Frame::decode(&[0xD5, 1, 99]).unwrap_err().code(),
+        Frame::decode(&[0xD5, PROTOCOL_VERSION, 99])
+            .unwrap_err()
+            .code(),
         "PROTOCOL_ERROR"
     );
 }
@@ -280,7 +290,7 @@ fn decoder_never_panics_on_hostile_bytes() {
                     prop_assert!(["PROTOCOL_ERROR", "PROTOCOL_VERSION"].contains(&e.code()));
                 }
             } else {
-                let mut b = vec![0xD5, 1];
+                let mut b = vec![0xD5, PROTOCOL_VERSION];
                 b.extend(random);
                 let _ = Frame::decode(&b);
             }
@@ -462,6 +472,7 @@ fn run_case(n_clients: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let opts = ServerOptions {
         max_chunk: 3,
         window: 2,
+        ..ServerOptions::default()
     };
     let chunk = 3;
     for op in ops {

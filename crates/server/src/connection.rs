@@ -87,6 +87,7 @@ pub(crate) fn error_frame(err: &ServerError) -> Vec<u8> {
     Frame::Error(ErrorFrame {
         code: err.code().to_owned(),
         message: clip(&err.to_string()),
+        retryable: err.retryable(),
         details: Vec::new(),
     })
     .encode()
@@ -213,7 +214,7 @@ async fn read_hello(peer: &mut Peer, state: &AppState) -> Result<Option<Hello>, 
             _ = meter.over.notified() => {
                 return Err(ServerError::FrameTooLarge(format!(
                     "the first frame must be a Hello of at most {} bytes",
-                    MAX_HELLO_BYTES
+                    synqlite_core::sync::MAX_HELLO_BYTES
                 )))
             }
         };
@@ -226,22 +227,12 @@ async fn read_hello(peer: &mut Peer, state: &AppState) -> Result<Option<Hello>, 
             Ok(Ok(Incoming::Control)) => continue,
             Ok(Ok(Incoming::Closed)) => return Ok(None),
             Ok(Ok(Incoming::Frame(bytes))) => {
-                return decode_hello(&bytes).map(Some).map_err(ServerError::Core)
+                return Frame::decode_hello(&bytes)
+                    .map(Some)
+                    .map_err(ServerError::Core)
             }
             Ok(Err(e)) => return Err(e),
         }
-    }
-}
-
-// TEMPORARY until the core's bounded decoder lands.
-const MAX_HELLO_BYTES: usize = 64 * 1024;
-fn decode_hello(bytes: &[u8]) -> Result<Hello, CoreError> {
-    match Frame::decode(bytes)? {
-        Frame::Hello(h) => Ok(h),
-        f => Err(CoreError::Protocol(format!(
-            "the first frame must be a hello, got {}",
-            f.kind()
-        ))),
     }
 }
 

@@ -17,6 +17,7 @@ fn hello(room: &str, schema: SchemaId) -> Hello {
         room: room.into(),
         site_id: [9; 16],
         schema,
+        head: 0,
         cursors: vec![],
         token: None,
         chunk_size: 1024,
@@ -270,6 +271,7 @@ async fn a_client_error_frame_ends_its_connection_only() {
     let bye = Frame::Error(synqlite_core::sync::ErrorFrame {
         code: "STORAGE_UNAVAILABLE".into(),
         message: "the client gives up".into(),
+        retryable: false,
         details: vec![],
     })
     .encode();

@@ -12,12 +12,17 @@
 //!
 //! Ordered by `(db_version, seq)` (cr-sqlite's default order); ties, which only backfills after
 //! an alter can create, are broken by table, pk and cid so the order is deterministic.
+//!
+//! The rows read by one call share their table names, column names and site ids ([`Names`]).
 
 use super::state;
 use super::tables::{clock_ident, crr_tables, quote_ident, quote_str, TableInfo};
 use super::Change;
 use crate::error::Result;
+use rusqlite::types::{FromSqlError, Type, ValueRef};
 use rusqlite::Connection;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 /// `SELECT <the nine change columns> FROM <clock> ... WHERE <cond>` for one table; `?3` must be
 /// bound to this database's site id.
@@ -110,22 +115,66 @@ pub fn changes_since(
     stmt.raw_bind_parameter(3, &shared.site_id[..])?;
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
+    let mut names = Names::default();
     while let Some(r) = rows.next()? {
-        out.push(read_change(r)?);
+        out.push(read_change(r, &mut names)?);
     }
     Ok(out)
 }
 
+/// One shared copy of each table name, column name and site id met while reading rows.
+#[derive(Default)]
+pub(super) struct Names {
+    strs: HashSet<Arc<str>>,
+    sites: HashSet<Arc<[u8]>>,
+}
+
+impl Names {
+    fn str(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strs.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        self.strs.insert(a.clone());
+        a
+    }
+
+    fn site(&mut self, b: &[u8]) -> Arc<[u8]> {
+        if let Some(a) = self.sites.get(b) {
+            return a.clone();
+        }
+        let a: Arc<[u8]> = b.into();
+        self.sites.insert(a.clone());
+        a
+    }
+}
+
+fn conversion(i: usize, ty: Type, e: FromSqlError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, ty, Box::new(e))
+}
+
 /// A [`Change`] from a row of [`table_select`].
-pub(super) fn read_change(r: &rusqlite::Row<'_>) -> Result<Change> {
+pub(super) fn read_change(r: &rusqlite::Row<'_>, names: &mut Names) -> Result<Change> {
+    let text = |i: usize| -> Result<&str> {
+        Ok(r.get_ref(i)?
+            .as_str()
+            .map_err(|e| conversion(i, Type::Text, e))?)
+    };
+    let site = match r.get_ref(6)? {
+        ValueRef::Blob(b) => names.site(b),
+        ValueRef::Null => names.site(&[]),
+        v => {
+            return Err(conversion(6, v.data_type(), FromSqlError::InvalidType).into());
+        }
+    };
     Ok(Change {
-        table: r.get(0)?,
+        table: names.str(text(0)?),
         pk: r.get(1)?,
-        cid: r.get(2)?,
+        cid: names.str(text(2)?),
         val: crate::exec::owned(r.get_ref(3)?),
         col_version: r.get(4)?,
         db_version: r.get(5)?,
-        site_id: r.get(6)?,
+        site_id: site,
         cl: r.get(7)?,
         seq: r.get(8)?,
     })

@@ -30,7 +30,11 @@
 //!   row are dropped.
 //!
 //! Every clock write takes `crsql_next_db_version()` (one per transaction) and
-//! `crsql_increment_and_get_seq()`.
+//! `crsql_increment_and_get_seq()`. A `col_version` (or causal length) that would pass
+//! [`MAX_ACCEPTED_VERSION`] aborts the write with `VERSION_EXHAUSTED` (`RAISE(ABORT, ...)` with
+//! a message starting with [`VERSION_EXHAUSTED_PREFIX`]), as `crsql_next_db_version()` does for
+//! the db_version. Databases whose triggers predate that check get new ones on
+//! [`upgrade_triggers`] (run by `init`).
 //!
 //! Backfill (as cr-sqlite `backfill.rs`): rows present when the table becomes a crr get a clock
 //! per non-pk column (`col_version` 1, the next db_version); pk-only tables get a sentinel.
@@ -38,25 +42,32 @@
 use super::pack::{pack_refs, unpack};
 use super::state::{self, Shared};
 use super::tables::{self, clock_ident, quote_ident, quote_str, TableInfo, CLOCK_SUFFIX};
-use crate::error::{Error, Result};
+use super::MAX_ACCEPTED_VERSION;
+use crate::error::{Error, Result, VERSION_EXHAUSTED_PREFIX};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 
-/// Runs `f` inside `SAVEPOINT name`, released on success and rolled back on failure.
+/// Runs `f` inside `SAVEPOINT name`, released on success and rolled back on failure. `name`
+/// is a fixed identifier; the statements are prepared once per connection (`prepare_cached`).
 pub(crate) fn with_savepoint<T>(
     conn: &Connection,
     name: &str,
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
-    conn.execute_batch(&format!("SAVEPOINT {name}"))?;
+    let run = |sql: String| -> Result<()> {
+        conn.prepare_cached(&sql)?.execute([])?;
+        Ok(())
+    };
+    run(format!("SAVEPOINT {name}"))?;
     match f() {
         Ok(v) => {
-            conn.execute_batch(&format!("RELEASE {name}"))?;
+            run(format!("RELEASE {name}"))?;
             Ok(v)
         }
         Err(e) => {
-            let _ = conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
+            let _ = run(format!("ROLLBACK TO {name}"));
+            let _ = run(format!("RELEASE {name}"));
             Err(e)
         }
     }
@@ -148,8 +159,26 @@ pub(crate) fn recreate_triggers(conn: &Connection, info: &TableInfo) -> Result<(
 }
 
 const NEXT_ODD: &str = "CASE col_version % 2 WHEN 0 THEN col_version + 1 ELSE col_version + 2 END";
+const PLUS_ONE: &str = "col_version + 1";
 const STAMP: &str = "db_version = excluded.db_version, seq = excluded.seq, site_id = 0";
 const NEW_CLOCK: &str = "crsql_next_db_version(), crsql_increment_and_get_seq(), 0";
+
+/// Version of the local-write triggers (`synqlite_triggers_version` in `crsql_master`; absent
+/// means 1): 2 added the `col_version` range check.
+pub(crate) const TRIGGERS_VERSION: i64 = 2;
+
+/// `next` (a `col_version` computed from the stored one), or a `VERSION_EXHAUSTED` abort when
+/// it would pass [`MAX_ACCEPTED_VERSION`].
+fn bump(table: &str, next: &str) -> String {
+    let msg = quote_str(&format!(
+        "{VERSION_EXHAUSTED_PREFIX}a write to a row of table {table} needs a col_version or \
+         causal length past {MAX_ACCEPTED_VERSION}, the largest version synqlite records (a \
+         peer sent versions at the limit); that row cannot be changed any more"
+    ));
+    format!(
+        "CASE WHEN ({next}) > {MAX_ACCEPTED_VERSION} THEN RAISE(ABORT, {msg}) ELSE ({next}) END"
+    )
+}
 
 /// `(NEW."c" IS NOT OLD."c" ...)`: a type-strict, bytewise change test.
 fn changed(col: &str) -> String {
@@ -164,17 +193,19 @@ fn create_triggers(conn: &Connection, info: &TableInfo) -> Result<()> {
     let cols = "(key, col_name, col_version, db_version, seq, site_id)";
     let new_key = info.pack_expr("NEW.");
     let old_key = info.pack_expr("OLD.");
+    let next_odd = bump(&info.name, NEXT_ODD);
+    let plus_one = bump(&info.name, PLUS_ONE);
 
     // INSERT
     let mut body = String::new();
     if info.cols.is_empty() {
         body.push_str(&format!(
             "INSERT INTO {clock} {cols} VALUES ({new_key}, '-1', 1, {NEW_CLOCK}) \
-             ON CONFLICT DO UPDATE SET col_version = {NEXT_ODD}, {STAMP};\n"
+             ON CONFLICT DO UPDATE SET col_version = {next_odd}, {STAMP};\n"
         ));
     } else {
         body.push_str(&format!(
-            "UPDATE {clock} SET col_version = {NEXT_ODD}, db_version = crsql_next_db_version(), \
+            "UPDATE {clock} SET col_version = {next_odd}, db_version = crsql_next_db_version(), \
              seq = crsql_increment_and_get_seq(), site_id = 0 WHERE key = {new_key} AND col_name = '-1';\n"
         ));
         let rows = info
@@ -185,7 +216,7 @@ fn create_triggers(conn: &Connection, info: &TableInfo) -> Result<()> {
             .join(", ");
         body.push_str(&format!(
             "INSERT INTO {clock} {cols} VALUES {rows} \
-             ON CONFLICT DO UPDATE SET col_version = col_version + 1, {STAMP};\n"
+             ON CONFLICT DO UPDATE SET col_version = {plus_one}, {STAMP};\n"
         ));
     }
     conn.execute_batch(&format!(
@@ -202,15 +233,15 @@ fn create_triggers(conn: &Connection, info: &TableInfo) -> Result<()> {
         .join(" OR ");
     let mut body = format!(
         "INSERT INTO {clock} {cols} SELECT {old_key}, '-1', 2, {NEW_CLOCK} WHERE {pk_changed} \
-         ON CONFLICT DO UPDATE SET col_version = col_version + 1, {STAMP};\n\
+         ON CONFLICT DO UPDATE SET col_version = {plus_one}, {STAMP};\n\
          DELETE FROM {clock} WHERE ({pk_changed}) AND key = {old_key} AND col_name != '-1';\n\
          INSERT INTO {clock} {cols} SELECT {new_key}, '-1', 1, {NEW_CLOCK} WHERE {pk_changed} \
-         ON CONFLICT DO UPDATE SET col_version = {NEXT_ODD}, {STAMP};\n"
+         ON CONFLICT DO UPDATE SET col_version = {next_odd}, {STAMP};\n"
     );
     for c in &info.cols {
         body.push_str(&format!(
             "INSERT INTO {clock} {cols} SELECT {new_key}, {q}, 1, {NEW_CLOCK} WHERE {pk_changed} OR {ch} \
-             ON CONFLICT DO UPDATE SET col_version = col_version + 1, {STAMP};\n",
+             ON CONFLICT DO UPDATE SET col_version = {plus_one}, {STAMP};\n",
             q = quote_str(c),
             ch = changed(c)
         ));
@@ -224,7 +255,7 @@ fn create_triggers(conn: &Connection, info: &TableInfo) -> Result<()> {
     conn.execute_batch(&format!(
         "CREATE TRIGGER {} AFTER DELETE ON {t} WHEN crsql_internal_sync_bit() = 0 BEGIN\n\
          INSERT INTO {clock} {cols} VALUES ({old_key}, '-1', 2, {NEW_CLOCK}) \
-         ON CONFLICT DO UPDATE SET col_version = col_version + 1, {STAMP};\n\
+         ON CONFLICT DO UPDATE SET col_version = {plus_one}, {STAMP};\n\
          DELETE FROM {clock} WHERE key = {old_key} AND col_name != '-1';\n\
          END;",
         name("__crsql_dtrig")
@@ -445,4 +476,32 @@ pub(crate) fn forget_layout(conn: &Connection, table: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM crsql_master WHERE key IN (?1, ?2)")?
         .execute([pk_key, col_key])?;
     Ok(())
+}
+
+/// Re-creates the local-write triggers of every replicated table when they are older than
+/// [`TRIGGERS_VERSION`] (run by `init`; a read-only database keeps its triggers).
+pub(crate) fn upgrade_triggers(conn: &Connection) -> Result<()> {
+    let stored: Option<i64> = conn
+        .prepare_cached(
+            "SELECT CAST(value AS INTEGER) FROM crsql_master WHERE key = 'synqlite_triggers_version'",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if stored.unwrap_or(1) >= TRIGGERS_VERSION || conn.is_readonly("main").unwrap_or(true) {
+        return Ok(());
+    }
+    with_savepoint(conn, "crsql_upgrade", || {
+        for info in tables::crr_tables(conn)? {
+            // Tables between begin_alter and commit_alter have no triggers; commit_alter makes
+            // current ones.
+            if is_crr(conn, &info.name)? {
+                recreate_triggers(conn, &info)?;
+            }
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO crsql_master (key, value) VALUES ('synqlite_triggers_version', ?1)",
+            [TRIGGERS_VERSION],
+        )?;
+        Ok(())
+    })
 }

@@ -20,14 +20,16 @@
 //!   with a handful of statements (one row upsert, one clock write per winning column). Rows are
 //!   independent, so this equals cr-sqlite's row-by-row processing in input order.
 //! - All clocks written by one call get one local db_version, `max(committed + 1, pending,
-//!   highest incoming db_version)` (cr-sqlite raises it row by row), and fresh local `seq`s,
+//!   highest incoming db_version)` (cr-sqlite raises it row by row; here the incoming version
+//!   counts only up to `2^53 - 2^41`, see `state`), and fresh local `seq`s,
 //!   so `(db_version, seq)` stays unique and `changes_since` never misses a merged row; the
 //!   original site id is kept (as an ordinal into `crsql_site_id`).
 //! - A clock without its row (possible only after writes with triggers disabled) lets the
 //!   incoming value win instead of failing the whole batch.
 //!
 //! Everything runs in one savepoint with the sync bit set (triggers silent); any error rolls the
-//! whole batch back. Validation (tables, columns, packed keys, site ids) happens before any write.
+//! whole batch back. Validation (tables, columns, packed keys, site ids, version ranges) happens
+//! before any write.
 
 use super::crr::with_savepoint;
 use super::plan::{Group, Plan};
@@ -69,8 +71,9 @@ pub fn compare_values(a: ValueRef<'_>, b: ValueRef<'_>) -> Ordering {
 }
 
 /// Merges `changes` into the database with cr-sqlite's rules; see the module docs. Idempotent
-/// and order-independent. Unknown tables or columns, malformed packed keys and site ids longer
-/// than 16 bytes fail with `INVALID_CHANGE` before anything is written.
+/// and order-independent. Unknown tables or columns, malformed packed keys, site ids longer
+/// than 16 bytes and versions outside `0..=`[`MAX_ACCEPTED_VERSION`](super::MAX_ACCEPTED_VERSION)
+/// fail with `INVALID_CHANGE` before anything is written.
 pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats> {
     let shared = state::get(conn)?;
     let mut stats = ApplyStats {
@@ -171,7 +174,7 @@ struct Merger<'c, 'p> {
     changes: &'p [Change],
     stmts: HashMap<(usize, Kind), CachedStatement<'c>>,
     db_version: Option<i64>,
-    sites: HashMap<Vec<u8>, i64>,
+    sites: HashMap<std::sync::Arc<[u8]>, i64>,
     site_blobs: HashMap<i64, Vec<u8>>,
     merge_equal: bool,
     applied: usize,
@@ -276,21 +279,21 @@ impl<'c, 'p> Merger<'c, 'p> {
     fn site_ordinal(&mut self, i: usize) -> Result<i64> {
         let changes = self.changes;
         let site = &changes[i].site_id;
-        if site.is_empty() || site.as_slice() == self.shared.site_id {
+        if site.is_empty() || site[..] == self.shared.site_id {
             return Ok(0);
         }
-        if let Some(o) = self.sites.get(site.as_slice()) {
+        if let Some(o) = self.sites.get(&site[..]) {
             return Ok(*o);
         }
         let found: Option<i64> = self
             .stmt(0, Kind::SiteSelect)?
-            .query_row([site], |r| r.get(0))
+            .query_row([&site[..]], |r| r.get(0))
             .optional()?;
         let ordinal = match found {
             Some(o) => o,
             None => self
                 .stmt(0, Kind::SiteInsert)?
-                .query_row([site], |r| r.get(0))?,
+                .query_row([&site[..]], |r| r.get(0))?,
         };
         self.sites.insert(site.clone(), ordinal);
         Ok(ordinal)
@@ -304,7 +307,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             return Ok(if s.is_empty() {
                 self.shared.site_id.to_vec()
             } else {
-                s.clone()
+                s.to_vec()
             });
         }
         if c.site == 0 {
@@ -455,7 +458,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             Ordering::Less => Ok(false),
             Ordering::Equal if self.merge_equal => {
                 let local_site = self.clock_site(&local)?;
-                Ok(ch.site_id.as_slice() > local_site.as_slice())
+                Ok(ch.site_id[..] > local_site[..])
             }
             Ordering::Equal => Ok(false),
         }

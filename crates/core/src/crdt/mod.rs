@@ -57,8 +57,8 @@ pub use changes::changes_since;
 pub use crr::as_crr;
 pub use merge::{apply_changes, compare_values};
 pub use page::{
-    change_size, changes_page, count_changes, limit_page_bytes, peer_cursor, peer_cursors,
-    set_peer_cursor, Cursor, Page, SiteFilter,
+    change_size, changes_page, count_changes, forget_peer_cursor, limit_page_bytes, peer_cursor,
+    peer_cursors, set_peer_cursor, Cursor, Page, SiteFilter,
 };
 pub use tables::is_metadata_table;
 
@@ -68,23 +68,41 @@ use rusqlite::{Connection, OptionalExtension};
 use state::Shared;
 use std::sync::Arc;
 
+/// The largest version (`db_version`, `col_version`, `cl`, `seq`) the sync protocol carries:
+/// the largest integer JavaScript represents exactly.
+pub const MAX_VERSION: i64 = (1 << 53) - 1;
+/// Versions between [`MAX_ACCEPTED_VERSION`] and [`MAX_VERSION`]: never accepted from a peer,
+/// never handed out locally. It is also the number of commits a database keeps after a peer
+/// raised its db_version as far as merges raise it (to `MAX_ACCEPTED_VERSION -
+/// VERSION_HEADROOM`), so a version taken from a peer can neither push a database out of the
+/// protocol's range nor leave it without versions for its own writes.
+pub const VERSION_HEADROOM: i64 = 1 << 40;
+/// The largest version [`apply_changes`] accepts in a change row and the largest the database's
+/// own counters (db_version, a column's `col_version`, a row's causal length) reach; a write
+/// that would pass it fails with `VERSION_EXHAUSTED`.
+pub const MAX_ACCEPTED_VERSION: i64 = MAX_VERSION - VERSION_HEADROOM;
+
 /// One change row, the columns of cr-sqlite's `crsql_changes`.
+///
+/// The table name, column name and site id are shared (`Arc`): the rows of one page or one
+/// sync frame point at one copy of each, so holding many rows costs their keys and values,
+/// not their names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// Table name.
-    pub table: String,
+    pub table: Arc<str>,
     /// Packed primary key ([`pack`]).
     pub pk: Vec<u8>,
     /// Column name, or `"-1"` for the row's sentinel (insert/delete/resurrect).
-    pub cid: String,
+    pub cid: Arc<str>,
     /// The column's value (NULL for sentinels). INTEGER and REAL stay distinct.
     pub val: Value,
     /// Version of this column (of the sentinel: the causal length).
     pub col_version: i64,
     /// Version of the database that last wrote or merged this clock.
     pub db_version: i64,
-    /// The 16-byte site id of the database that made the change.
-    pub site_id: Vec<u8>,
+    /// The 16-byte site id of the database that made the change (empty: this database).
+    pub site_id: Arc<[u8]>,
     /// Causal length of the row: odd = alive, even = deleted.
     pub cl: i64,
     /// Order of the write within its `db_version`.
@@ -106,7 +124,8 @@ pub type CommitHook = Box<dyn FnMut() -> bool + Send>;
 pub type RollbackHook = Box<dyn FnMut() + Send>;
 
 /// Prepares `conn` for CRDT use: creates the metadata tables and the persistent site id on
-/// first use, registers the `crsql_*` SQL functions and installs the commit/rollback hooks.
+/// first use, registers the `crsql_*` SQL functions, installs the commit/rollback hooks and
+/// brings local-write triggers made by older versions up to date.
 /// Call it on every open (functions and hooks are per connection); it returns at once when the
 /// connection is already initialized.
 pub fn init(conn: &mut Connection) -> Result<()> {
@@ -121,7 +140,7 @@ pub fn init(conn: &mut Connection) -> Result<()> {
     functions::register(conn, &shared)?;
     install_hooks(conn, &shared, None, None)?;
     state::register(conn, &shared);
-    Ok(())
+    crr::upgrade_triggers(conn)
 }
 
 /// Adds callbacks to the commit and rollback hooks that [`init`] installed (replacing callbacks
@@ -212,6 +231,10 @@ fn bootstrap(conn: &Connection) -> Result<([u8; 16], bool)> {
                  CREATE TABLE IF NOT EXISTS crsql_tracked_peers (site_id BLOB NOT NULL, version INTEGER NOT NULL,
                    seq INTEGER DEFAULT 0, tag INTEGER, event INTEGER, PRIMARY KEY (site_id, tag, event)) STRICT;
                  INSERT OR IGNORE INTO crsql_master (key, value) VALUES ('synqlite_crdt_version', 1);",
+            )?;
+            conn.execute(
+                "INSERT OR IGNORE INTO crsql_master (key, value) VALUES ('synqlite_triggers_version', ?1)",
+                [crr::TRIGGERS_VERSION],
             )?;
             if let Some(s) = read_site(conn)? {
                 return Ok(s);

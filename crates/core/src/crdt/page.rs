@@ -16,7 +16,7 @@
 //! database) and `event = 0` (receive), in the caller's transaction, so a chunk of changes and
 //! the cursor past it commit together.
 
-use super::changes::{read_change, table_select};
+use super::changes::{read_change, table_select, Names};
 use super::state;
 use super::tables::{crr_tables, TableInfo};
 use super::Change;
@@ -177,6 +177,7 @@ fn read_page(
     let shared = state::get(conn)?;
     let want = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut rows = Vec::new();
+    let mut names = Names::default();
     for table in table_names(conn)? {
         let sql = page_sql(conn, &table, mode)?;
         if sql.is_empty() {
@@ -192,7 +193,7 @@ fn read_page(
         stmt.raw_bind_parameter(5, want)?;
         let mut it = stmt.raw_query();
         while let Some(r) = it.next()? {
-            rows.push(read_change(r)?);
+            rows.push(read_change(r, &mut names)?);
         }
     }
     rows.sort_by(order);
@@ -360,6 +361,16 @@ pub fn peer_cursors(conn: &Connection) -> Result<Vec<(Vec<u8>, Cursor)>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// Forgets what was received from `site` (its next changes are taken from the start). For a
+/// peer whose database went back in time.
+pub fn forget_peer_cursor(conn: &Connection, site: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM crsql_tracked_peers WHERE site_id = ?1 AND tag = 0 AND event = ?2",
+    )?
+    .execute(rusqlite::params![site, EVENT_RECEIVE])?;
+    Ok(())
 }
 
 /// Records that everything of `site` up to `cursor` was received; never moves a cursor back.

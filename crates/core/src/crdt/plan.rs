@@ -3,13 +3,16 @@
 //! Every change is checked before anything is written: its table must be replicated here
 //! (exact name, then case-insensitive), its `cid` must be `'-1'` or a non-primary-key column,
 //! its packed key must unpack to as many values as the table has primary-key columns, its site
-//! id must be at most 16 bytes. Changes are then grouped by (table, primary key), keeping input
-//! order within a group; keys are re-packed so that differently encoded copies of one key fall
-//! in the same group and the clock table only ever sees canonical keys.
+//! id must be at most 16 bytes, and its versions (`db_version`, `col_version`, `cl`, `seq`)
+//! must lie in `0..=MAX_ACCEPTED_VERSION` (a version near the protocol's limit would raise this
+//! database's counters to where its next writes leave the range). Changes are then grouped by
+//! (table, primary key), keeping input order within a group; keys are re-packed so that
+//! differently encoded copies of one key fall in the same group and the clock table only ever
+//! sees canonical keys.
 
 use super::pack::{pack, unpack};
 use super::tables::{crr_tables, TableInfo};
-use super::Change;
+use super::{Change, MAX_ACCEPTED_VERSION};
 use crate::error::{Error, Result};
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -43,12 +46,13 @@ impl Plan {
         let mut cols = Vec::with_capacity(changes.len());
         let mut max_db_version = i64::MIN;
         for (i, ch) in changes.iter().enumerate() {
-            let t = match table_ix.get(ch.table.as_str()) {
+            check_versions(i, ch)?;
+            let t = match table_ix.get(&*ch.table) {
                 Some(t) => *t,
                 None => {
                     let info = crrs
                         .iter()
-                        .find(|x| x.name == ch.table)
+                        .find(|x| *x.name == *ch.table)
                         .or_else(|| crrs.iter().find(|x| x.name.eq_ignore_ascii_case(&ch.table)))
                         .ok_or_else(|| {
                             Error::InvalidChange(format!(
@@ -58,12 +62,12 @@ impl Plan {
                             ))
                         })?;
                     tables.push(info.clone());
-                    table_ix.insert(ch.table.as_str(), tables.len() - 1);
+                    table_ix.insert(&ch.table, tables.len() - 1);
                     tables.len() - 1
                 }
             };
             let info = &tables[t];
-            let col = if ch.cid == "-1" {
+            let col = if &*ch.cid == "-1" {
                 None
             } else {
                 Some(info.col_index(&ch.cid).ok_or_else(|| {
@@ -121,4 +125,22 @@ impl Plan {
             max_db_version,
         })
     }
+}
+
+/// Refuses a change whose versions lie outside `0..=MAX_ACCEPTED_VERSION`.
+fn check_versions(i: usize, ch: &Change) -> Result<()> {
+    for (field, v) in [
+        ("db_version", ch.db_version),
+        ("col_version", ch.col_version),
+        ("cl", ch.cl),
+        ("seq", ch.seq),
+    ] {
+        if !(0..=MAX_ACCEPTED_VERSION).contains(&v) {
+            return Err(Error::InvalidChange(format!(
+                "change {i}: {field} {v} is out of range (0 to {MAX_ACCEPTED_VERSION}); the \
+                 sending peer's versions are corrupt or hostile"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -2,25 +2,42 @@
 //!
 //! cr-sqlite keeps this in an "ext data" struct owned by the connection; here it is a
 //! [`Shared`] held (as `Arc`) by the SQL functions and the commit/rollback hooks registered on
-//! the connection, and found from Rust through a small registry keyed by the connection handle.
+//! the connection, and found from Rust through a registry keyed by the connection handle: a
+//! process-wide list behind a mutex, fronted by a small per-thread cache so a thread that keeps
+//! using the same connections never takes the global lock. Both hold `Weak` references: when a
+//! connection closes its functions and hooks drop the last `Arc`, so a later connection that
+//! reuses the handle's address never finds the old state.
 //!
 //! db_version rules (cr-sqlite 0.16 `db_version.rs`, `crsqlite.c` commit/rollback hooks):
 //! - the *committed* version is `max(db_version)` over all clock tables, or the
 //!   `pre_compact_dbversion` kept in `crsql_master` by `commit_alter`, or 0;
 //! - the first write of a transaction takes `committed + 1` as the *pending* version; every
 //!   other write in the same transaction gets the same value; merges raise it to
-//!   `max(pending, incoming db_version)`;
+//!   `max(pending, incoming db_version)`, but never past [`MERGE_RAISE_LIMIT`] (an incoming
+//!   version near the limit would leave the database no versions for its own writes);
 //! - the commit hook makes pending the committed version and resets `seq` to 0, the rollback
 //!   hook drops pending;
 //! - `PRAGMA data_version` tells when another connection committed, and the committed version
-//!   is then re-read from storage.
+//!   is then re-read from storage;
+//! - no version past [`MAX_ACCEPTED_VERSION`] is handed out: the write fails with
+//!   `VERSION_EXHAUSTED` instead. Merges alone never get there: after a merge raised the version
+//!   to [`MERGE_RAISE_LIMIT`], [`VERSION_HEADROOM`] local commits remain.
 
 use super::tables::{clock_table_names, quote_ident};
+use super::{MAX_ACCEPTED_VERSION, VERSION_HEADROOM};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// The highest value an incoming db_version raises this database's db_version to. Versions
+/// up to [`MAX_ACCEPTED_VERSION`] are accepted from peers, so without this bound a single row
+/// at that version would leave no version for the next commit; with it, a database whose
+/// version a peer raised as far as possible still has [`VERSION_HEADROOM`] commits left. Only
+/// hostile or corrupt peers send versions this high (2^53 - 2^41).
+pub(crate) const MERGE_RAISE_LIMIT: i64 = MAX_ACCEPTED_VERSION - VERSION_HEADROOM;
 
 /// Mutable part of the state.
 #[derive(Debug, Default)]
@@ -83,27 +100,42 @@ impl Shared {
         Ok(c)
     }
 
-    /// The db_version of the current transaction's writes (`crsql_next_db_version(merging)`).
+    /// The db_version of the current transaction's writes (`crsql_next_db_version(merging)`;
+    /// `merging` counts up to [`MERGE_RAISE_LIMIT`]); `VERSION_EXHAUSTED` when it would pass
+    /// [`MAX_ACCEPTED_VERSION`].
     pub(crate) fn next_db_version(&self, conn: &Connection, merging: Option<i64>) -> Result<i64> {
         let pending = self.lock().pending;
         let base = match pending {
             Some(p) => p,
-            None => self.db_version(conn)? + 1,
+            None => self.db_version(conn)?.saturating_add(1),
         };
         let mut g = self.lock();
         let mut v = g.pending.unwrap_or(base).max(base);
         if let Some(m) = merging {
-            v = v.max(m);
+            v = v.max(m.min(MERGE_RAISE_LIMIT));
+        }
+        if v > MAX_ACCEPTED_VERSION {
+            return Err(Error::version_exhausted(format!(
+                "this write needs db_version {v}, past {MAX_ACCEPTED_VERSION}, the largest \
+                 version synqlite records; the database cannot take more writes (its version \
+                 was raised near the limit, by corrupt or hostile change rows): copy its rows \
+                 into a new database"
+            )));
         }
         g.pending = Some(v);
         Ok(v)
     }
 
-    /// [`Self::next_db_version`] when the transaction already has a version (no SQL needed).
+    /// [`Self::next_db_version`] when the transaction already has a version (no SQL needed);
+    /// `None` when it has none or the version would pass [`MAX_ACCEPTED_VERSION`] (then
+    /// `next_db_version` reports the error).
     pub(crate) fn pending_db_version(&self, merging: Option<i64>) -> Option<i64> {
         let mut g = self.lock();
         let p = g.pending?;
-        let v = merging.map_or(p, |m| p.max(m));
+        let v = merging.map_or(p, |m| p.max(m.min(MERGE_RAISE_LIMIT)));
+        if v > MAX_ACCEPTED_VERSION {
+            return None;
+        }
         g.pending = Some(v);
         Some(v)
     }
@@ -217,11 +249,47 @@ pub(crate) fn load_db_version(conn: &Connection) -> Result<i64> {
         "SELECT coalesce(max(v), 0) FROM ({})",
         parts.join(" UNION ALL ")
     );
-    Ok(conn.query_row(&sql, [], |r| r.get(0))?)
+    Ok(conn.prepare_cached(&sql)?.query_row([], |r| r.get(0))?)
 }
 
 type Registry = Mutex<Vec<(usize, Weak<Shared>)>>;
 static REGISTRY: Registry = Mutex::new(Vec::new());
+
+/// Entries of the per-thread cache in front of [`REGISTRY`].
+const THREAD_CACHE: usize = 4;
+
+thread_local! {
+    /// Connections this thread used last, most recent first.
+    static CACHE: RefCell<Vec<(usize, Weak<Shared>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Puts `key` first in this thread's cache.
+fn remember(key: usize, shared: &Arc<Shared>) {
+    // `try_with`: a thread being torn down just skips the cache.
+    let _ = CACHE.try_with(|c| {
+        let mut c = c.borrow_mut();
+        c.retain(|(k, w)| *k != key && w.strong_count() > 0);
+        c.insert(0, (key, Arc::downgrade(shared)));
+        c.truncate(THREAD_CACHE);
+    });
+}
+
+/// The state of `key` from this thread's cache, moved first (a dead entry counts as a miss).
+fn cached(key: usize) -> Option<Arc<Shared>> {
+    CACHE
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            let i = c.iter().position(|(k, _)| *k == key)?;
+            let found = c[i].1.upgrade()?;
+            if i > 0 {
+                let entry = c.remove(i);
+                c.insert(0, entry);
+            }
+            Some(found)
+        })
+        .ok()
+        .flatten()
+}
 
 fn handle_key(conn: &Connection) -> usize {
     // SAFETY: the pointer is only used as an identity key, never dereferenced.
@@ -235,10 +303,15 @@ fn registry() -> MutexGuard<'static, Vec<(usize, Weak<Shared>)>> {
 /// The state of an initialized connection, if any.
 pub(crate) fn lookup(conn: &Connection) -> Option<Arc<Shared>> {
     let key = handle_key(conn);
-    registry()
+    if let Some(s) = cached(key) {
+        return Some(s);
+    }
+    let found = registry()
         .iter()
         .filter(|(k, _)| *k == key)
-        .find_map(|(_, w)| w.upgrade())
+        .find_map(|(_, w)| w.upgrade())?;
+    remember(key, &found);
+    Some(found)
 }
 
 /// The state of an initialized connection, or a clear error.
@@ -258,4 +331,6 @@ pub(crate) fn register(conn: &Connection, shared: &Arc<Shared>) {
     let mut reg = registry();
     reg.retain(|(k, w)| *k != key && w.strong_count() > 0);
     reg.push((key, Arc::downgrade(shared)));
+    drop(reg);
+    remember(key, shared);
 }

@@ -5,8 +5,11 @@
 //! commits, and drop it when the connection closes. Everything that must survive a reconnect
 //! (the cursor of what the server sent) lives in the database.
 
-use super::frame::{Changes, Frame, Hello};
-use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD};
+use super::frame::{Changes, Frame, Hello, PeerCursor};
+use super::{
+    in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD,
+    MAX_HELLO_CURSORS,
+};
 use crate::crdt::{self, Cursor, SiteFilter};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
@@ -93,14 +96,25 @@ impl ClientSession {
 
     /// The `Hello` frame to send first: site id, schema and the stored cursors.
     pub fn hello(&mut self, conn: &Connection) -> Result<Vec<u8>> {
-        let cursors = crdt::peer_cursors(conn)?
-            .into_iter()
-            .filter_map(|(site, c)| <[u8; 16]>::try_from(site.as_slice()).ok().map(|s| (s, c)))
-            .collect();
+        let mut cursors = Vec::new();
+        for (site, cursor) in crdt::peer_cursors(conn)? {
+            let Ok(site) = <[u8; 16]>::try_from(site.as_slice()) else {
+                continue;
+            };
+            if cursors.len() == MAX_HELLO_CURSORS {
+                break;
+            }
+            cursors.push(PeerCursor {
+                site,
+                incarnation: peer_incarnation(conn, &site)?.unwrap_or([0; 16]),
+                cursor,
+            });
+        }
         let hello = Hello {
             room: self.cfg.room.clone(),
             site_id: crdt::site_id(conn)?,
             schema: schema_id(conn)?,
+            head: crdt::db_version(conn)?,
             cursors,
             token: self.cfg.token.clone(),
             chunk_size: self.cfg.chunk_size,
@@ -120,9 +134,11 @@ impl ClientSession {
                 return Err(Error::Remote {
                     code: e.code,
                     message: e.message,
+                    retryable: e.retryable,
                 })
             }
             (State::AwaitWelcome, Frame::Welcome(w)) => {
+                self.restart_at(conn, &w.server_site, w.incarnation, w.start)?;
                 self.server_site = w.server_site;
                 self.sent = w.your_cursor;
                 self.total = w.total;
@@ -155,6 +171,34 @@ impl ClientSession {
             }
         }
         Ok(out)
+    }
+
+    /// Makes the stored cursor for the room `site` the one the server streams from (`start`,
+    /// earlier than ours when the room was restored or is another incarnation), with the
+    /// room's incarnation. Moving a cursor back only makes rows arrive twice, which merging
+    /// ignores.
+    fn restart_at(
+        &self,
+        conn: &Connection,
+        site: &[u8; 16],
+        incarnation: [u8; 16],
+        start: Cursor,
+    ) -> Result<()> {
+        let ours = crdt::peer_cursor(conn, site)?.unwrap_or(Cursor::START);
+        if ours == start && peer_incarnation(conn, site)? == Some(incarnation) {
+            return Ok(());
+        }
+        in_transaction(conn, || {
+            crdt::forget_peer_cursor(conn, site)?;
+            if start != Cursor::START {
+                crdt::set_peer_cursor(conn, site, start)?;
+            }
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO crsql_master (key, value) VALUES (?1, ?2)",
+            )?
+            .execute(rusqlite::params![incarnation_key(site), &incarnation[..]])?;
+            Ok(())
+        })
     }
 
     fn apply(&self, conn: &Connection, c: &Changes) -> Result<bool> {
@@ -226,4 +270,20 @@ impl ClientSession {
     pub fn server_site(&self) -> [u8; 16] {
         self.server_site
     }
+}
+
+/// The `crsql_master` key of the incarnation a peer's cursor belongs to.
+fn incarnation_key(site: &[u8; 16]) -> String {
+    let hex: String = site.iter().map(|b| format!("{b:02x}")).collect();
+    format!("synqlite.peer_incarnation.{hex}")
+}
+
+/// The incarnation of the room database `site` that our cursor for it belongs to.
+fn peer_incarnation(conn: &Connection, site: &[u8; 16]) -> Result<Option<[u8; 16]>> {
+    use rusqlite::OptionalExtension;
+    let v: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM crsql_master WHERE key = ?1 AND typeof(value) = 'blob'")?
+        .query_row([incarnation_key(site)], |r| r.get(0))
+        .optional()?;
+    Ok(v.and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok()))
 }

@@ -3,31 +3,58 @@
 //! Every frame is one WebSocket binary message:
 //!
 //! ```text
-//! magic 0xD5 | protocol version (1) | kind | body
+//! magic 0xD5 | protocol version (2) | kind | body
 //! ```
 //!
 //! Integers are LEB128 varints (signed ones zigzag-encoded), strings and blobs are
-//! length-prefixed, site ids are 16 raw bytes, REALs 8 bytes little-endian. A `Changes` body
-//! starts with three dictionaries (tables, columns, site ids) that its rows index into, so a
-//! chunk of 1024 rows of one table carries the table name once.
+//! length-prefixed, site ids and incarnation ids are 16 raw bytes, booleans one byte (0 or 1),
+//! REALs 8 bytes little-endian. A `Changes` body starts with three dictionaries (tables,
+//! columns, site ids) that its rows index into, so a chunk of 1024 rows of one table carries the
+//! table name once.
 //!
 //! Decoding checks everything: magic, version (`PROTOCOL_VERSION` error on a mismatch, so the
 //! peer can say which versions meet), kind, every length and index, UTF-8, value tags, version
-//! ranges, trailing bytes. Any failure is a `PROTOCOL_ERROR`; nothing is allocated beyond the
-//! frame's own size.
+//! ranges, trailing bytes, and the limits below ([`MAX_HELLO_BYTES`], [`MAX_ROWS_PER_FRAME`],
+//! [`MAX_NAME_BYTES`], ...). Any failure is a `PROTOCOL_ERROR`. Nothing is allocated in
+//! proportion to a count or length the frame declares, only to bytes it actually holds, and
+//! decoded rows share the frame's dictionary entries (`Arc`) instead of copying them: decoding
+//! allocates at most about 20 times the frame's size (a dictionary of one-byte names is the
+//! worst case), checked by `tests/frame_alloc.rs`.
+//!
+//! [`Frame::peek_kind`] reads only the three header bytes, and [`Frame::decode_hello`] refuses
+//! anything but a Hello of at most [`MAX_HELLO_BYTES`] before decoding it, so a server can check
+//! an unauthenticated peer's first frame without decoding anything large.
 
 use super::wire::{malformed, Reader, Writer};
-use crate::crdt::{Change, Cursor};
+use crate::crdt::{Change, Cursor, MAX_VERSION};
 use crate::error::{Error, Result};
 use rusqlite::types::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// First byte of every frame.
 pub const MAGIC: u8 = 0xD5;
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
-/// Versions (`db_version`, `col_version`, `cl`, `seq`) a change row may carry: JS-safe integers.
-pub const MAX_VERSION: i64 = (1 << 53) - 1;
+pub const PROTOCOL_VERSION: u8 = 2;
+
+/// Largest `Hello` frame, in bytes: a bigger one is refused without being decoded (it is the
+/// only frame an unauthenticated peer sends).
+pub const MAX_HELLO_BYTES: usize = 64 << 10;
+/// Most change rows in one `Changes` frame (and most entries in each of its dictionaries).
+pub const MAX_ROWS_PER_FRAME: usize = 16_384;
+/// Longest table or column name in a `Changes` frame, and longest room or schema name in a
+/// `Hello`, in bytes.
+pub const MAX_NAME_BYTES: usize = 512;
+/// Longest token in a `Hello`, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 16 << 10;
+/// Most peer cursors in a `Hello`.
+pub const MAX_HELLO_CURSORS: usize = 256;
+/// Longest error code (and error detail key) in an `Error` frame, in bytes.
+pub const MAX_ERROR_CODE_BYTES: usize = 64;
+/// Longest error message (and error detail value) in an `Error` frame, in bytes.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 2048;
+/// Most details in an `Error` frame.
+pub const MAX_ERROR_DETAILS: usize = 16;
 
 const KIND_HELLO: u8 = 1;
 const KIND_WELCOME: u8 = 2;
@@ -57,18 +84,33 @@ impl std::fmt::Display for SchemaId {
     }
 }
 
+/// What a client has received from one peer (a room database), as it tells the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCursor {
+    /// The peer's site id.
+    pub site: [u8; 16],
+    /// The incarnation of the peer's database the cursor belongs to (a re-created room
+    /// database has a new one, and old cursors into it mean nothing).
+    pub incarnation: [u8; 16],
+    /// Everything of the peer up to here was received.
+    pub cursor: Cursor,
+}
+
 /// Client -> server, first frame: who joins which room, from where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hello {
-    /// The room to join.
+    /// The room to join (at most [`MAX_NAME_BYTES`]).
     pub room: String,
     /// The client database's site id.
     pub site_id: [u8; 16],
-    /// The client's schema.
+    /// The client's schema (name at most [`MAX_NAME_BYTES`]).
     pub schema: SchemaId,
-    /// What the client has received so far, per peer (server) site id.
-    pub cursors: Vec<([u8; 16], Cursor)>,
-    /// Credentials for the `Authenticator`.
+    /// The client's committed db_version (so the server can clamp a cursor it holds for this
+    /// site to what the client really has).
+    pub head: i64,
+    /// What the client has received so far, per peer (at most [`MAX_HELLO_CURSORS`]).
+    pub cursors: Vec<PeerCursor>,
+    /// Credentials for the `Authenticator` (at most [`MAX_TOKEN_BYTES`]).
     pub token: Option<String>,
     /// Change rows per chunk the client wants (the server caps it).
     pub chunk_size: u32,
@@ -79,8 +121,13 @@ pub struct Hello {
 pub struct Welcome {
     /// The room database's site id.
     pub server_site: [u8; 16],
+    /// The room database's incarnation id (cursors the client holds for another incarnation
+    /// are void).
+    pub incarnation: [u8; 16],
     /// What the server has received from this client: upload resumes after it.
     pub your_cursor: Cursor,
+    /// Where the server's stream of changes to this client starts.
+    pub start: Cursor,
     /// Change rows the server is about to send (for `{applied, total}` progress).
     pub total: u64,
     /// The chunk size the server uses.
@@ -90,7 +137,7 @@ pub struct Welcome {
 /// A chunk of change rows, either way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Changes {
-    /// The rows, in the sender's `(db_version, seq)` order.
+    /// The rows, in the sender's `(db_version, seq)` order (at most [`MAX_ROWS_PER_FRAME`]).
     pub rows: Vec<Change>,
     /// The sender's cursor after this chunk (the receiver stores it with the rows).
     pub last: Cursor,
@@ -99,12 +146,76 @@ pub struct Changes {
 /// An error, sent before closing the connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorFrame {
-    /// Stable error code (`SCHEMA_MISMATCH`, `UNAUTHORIZED`, `PROTOCOL_ERROR`, ...).
+    /// Stable error code (`SCHEMA_MISMATCH`, `UNAUTHORIZED`, `PROTOCOL_ERROR`, ...; at most
+    /// [`MAX_ERROR_CODE_BYTES`]).
     pub code: String,
-    /// Human-readable message.
+    /// Human-readable message (at most [`MAX_ERROR_MESSAGE_BYTES`]).
     pub message: String,
-    /// Extra facts, e.g. `server_schema` / `client_schema` for a schema mismatch.
+    /// Whether reconnecting later may succeed ([`Error::is_retryable`]).
+    pub retryable: bool,
+    /// Extra facts, e.g. `server_schema` / `client_schema` for a schema mismatch (at most
+    /// [`MAX_ERROR_DETAILS`]).
     pub details: Vec<(String, String)>,
+}
+
+/// The kind of a frame, readable from its header alone ([`Frame::peek_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// [`Frame::Hello`].
+    Hello,
+    /// [`Frame::Welcome`].
+    Welcome,
+    /// [`Frame::Changes`].
+    Changes,
+    /// [`Frame::Ack`].
+    Ack,
+    /// [`Frame::CaughtUp`].
+    CaughtUp,
+    /// [`Frame::Error`].
+    Error,
+}
+
+impl FrameKind {
+    /// A short name for logs (`hello`, `changes`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameKind::Hello => "hello",
+            FrameKind::Welcome => "welcome",
+            FrameKind::Changes => "changes",
+            FrameKind::Ack => "ack",
+            FrameKind::CaughtUp => "caught-up",
+            FrameKind::Error => "error",
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            FrameKind::Hello => KIND_HELLO,
+            FrameKind::Welcome => KIND_WELCOME,
+            FrameKind::Changes => KIND_CHANGES,
+            FrameKind::Ack => KIND_ACK,
+            FrameKind::CaughtUp => KIND_CAUGHT_UP,
+            FrameKind::Error => KIND_ERROR,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<FrameKind> {
+        Some(match b {
+            KIND_HELLO => FrameKind::Hello,
+            KIND_WELCOME => FrameKind::Welcome,
+            KIND_CHANGES => FrameKind::Changes,
+            KIND_ACK => FrameKind::Ack,
+            KIND_CAUGHT_UP => FrameKind::CaughtUp,
+            KIND_ERROR => FrameKind::Error,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for FrameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One protocol message.
@@ -127,41 +238,52 @@ pub enum Frame {
 impl Frame {
     /// A short name for logs.
     pub fn kind(&self) -> &'static str {
+        self.frame_kind().name()
+    }
+
+    /// The kind of this frame.
+    pub fn frame_kind(&self) -> FrameKind {
         match self {
-            Frame::Hello(_) => "hello",
-            Frame::Welcome(_) => "welcome",
-            Frame::Changes(_) => "changes",
-            Frame::Ack(_) => "ack",
-            Frame::CaughtUp => "caught-up",
-            Frame::Error(_) => "error",
+            Frame::Hello(_) => FrameKind::Hello,
+            Frame::Welcome(_) => FrameKind::Welcome,
+            Frame::Changes(_) => FrameKind::Changes,
+            Frame::Ack(_) => FrameKind::Ack,
+            Frame::CaughtUp => FrameKind::CaughtUp,
+            Frame::Error(_) => FrameKind::Error,
         }
     }
 
-    /// An error frame for `err`, with its stable code.
+    /// An error frame for `err`, with its stable code and [`Error::is_retryable`].
     pub fn error(err: &Error) -> Frame {
         Frame::Error(ErrorFrame {
             code: err.code().to_owned(),
             message: err.to_string(),
+            retryable: err.is_retryable(),
             details: Vec::new(),
         })
     }
 
-    /// Encodes the frame.
+    /// Encodes the frame. The texts of an `Error` frame are cut (at a character boundary) to
+    /// the limits the decoder enforces, and details past [`MAX_ERROR_DETAILS`] left out, so an
+    /// error frame always reaches the peer; other frames are encoded as they are (one that
+    /// breaks a limit is refused by the peer).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::default();
-        w.u8(MAGIC);
-        w.u8(PROTOCOL_VERSION);
+        if let Frame::Changes(c) = self {
+            return encode_changes(&c.rows, c.last);
+        }
+        let mut w = header(self.frame_kind());
         match self {
             Frame::Hello(h) => {
-                w.u8(KIND_HELLO);
                 w.str(&h.room);
                 w.raw(&h.site_id);
                 w.str(&h.schema.name);
                 w.ivar(h.schema.version);
+                w.ivar(h.head);
                 w.len(h.cursors.len());
-                for (site, c) in &h.cursors {
-                    w.raw(site);
-                    cursor(&mut w, *c);
+                for c in &h.cursors {
+                    w.raw(&c.site);
+                    w.raw(&c.incarnation);
+                    cursor(&mut w, c.cursor);
                 }
                 match &h.token {
                     Some(t) => {
@@ -173,113 +295,195 @@ impl Frame {
                 w.uvar(u64::from(h.chunk_size));
             }
             Frame::Welcome(m) => {
-                w.u8(KIND_WELCOME);
                 w.raw(&m.server_site);
+                w.raw(&m.incarnation);
                 cursor(&mut w, m.your_cursor);
+                cursor(&mut w, m.start);
                 w.uvar(m.total);
                 w.uvar(u64::from(m.chunk_size));
             }
-            Frame::Changes(c) => {
-                w.u8(KIND_CHANGES);
-                cursor(&mut w, c.last);
-                encode_rows(&mut w, &c.rows);
-            }
-            Frame::Ack(c) => {
-                w.u8(KIND_ACK);
-                cursor(&mut w, *c);
-            }
-            Frame::CaughtUp => w.u8(KIND_CAUGHT_UP),
+            Frame::Ack(c) => cursor(&mut w, *c),
+            Frame::Changes(_) | Frame::CaughtUp => {}
             Frame::Error(e) => {
-                w.u8(KIND_ERROR);
-                w.str(&e.code);
-                w.str(&e.message);
-                w.len(e.details.len());
-                for (k, v) in &e.details {
-                    w.str(k);
-                    w.str(v);
+                w.str(cut(&e.code, MAX_ERROR_CODE_BYTES));
+                w.str(cut(&e.message, MAX_ERROR_MESSAGE_BYTES));
+                w.u8(u8::from(e.retryable));
+                let details = &e.details[..e.details.len().min(MAX_ERROR_DETAILS)];
+                w.len(details.len());
+                for (k, v) in details {
+                    w.str(cut(k, MAX_ERROR_CODE_BYTES));
+                    w.str(cut(v, MAX_ERROR_MESSAGE_BYTES));
                 }
             }
         }
         w.buf
     }
 
+    /// The kind of an encoded frame, from its three header bytes (nothing else is read):
+    /// `PROTOCOL_ERROR` for a bad magic byte or an unknown kind, `PROTOCOL_VERSION` for a frame
+    /// of another protocol version.
+    pub fn peek_kind(bytes: &[u8]) -> Result<FrameKind> {
+        read_header(&mut Reader::new(bytes))
+    }
+
+    /// Decodes a frame that must be a `Hello` (a server's first frame): anything else, and a
+    /// Hello of more than [`MAX_HELLO_BYTES`], is refused with a `PROTOCOL_ERROR` before its
+    /// body is read.
+    pub fn decode_hello(bytes: &[u8]) -> Result<Hello> {
+        let mut r = Reader::new(bytes);
+        let kind = read_header(&mut r)?;
+        if kind != FrameKind::Hello {
+            return Err(Error::Protocol(format!(
+                "the first frame must be a hello, got {kind}"
+            )));
+        }
+        check_hello_size(bytes)?;
+        let hello = read_hello(&mut r)?;
+        r.finish()?;
+        Ok(hello)
+    }
+
     /// Decodes one frame; any malformed input is a `PROTOCOL_ERROR` (`PROTOCOL_VERSION` for a
     /// frame of another protocol version).
     pub fn decode(bytes: &[u8]) -> Result<Frame> {
         let mut r = Reader::new(bytes);
-        if r.u8("magic")? != MAGIC {
-            return Err(malformed("not a synqlite sync frame (bad magic byte)"));
-        }
-        let version = r.u8("protocol version")?;
-        if version != PROTOCOL_VERSION {
-            return Err(Error::ProtocolVersion(format!(
-                "the peer speaks sync protocol version {version}, this end speaks version \
-                 {PROTOCOL_VERSION}"
-            )));
-        }
-        let frame = match r.u8("kind")? {
-            KIND_HELLO => {
-                let room = r.str("room")?.to_owned();
-                let site_id = r.site("site id")?;
-                let name = r.str("schema name")?.to_owned();
-                let version = r.ivar("schema version")?;
-                let n = r.count("cursors", 18)?;
-                let mut cursors = Vec::with_capacity(n);
-                for _ in 0..n {
-                    cursors.push((r.site("cursor site")?, read_cursor(&mut r)?));
-                }
-                let token = match r.u8("token flag")? {
-                    0 => None,
-                    1 => Some(r.str("token")?.to_owned()),
-                    _ => return Err(malformed("bad token flag")),
-                };
-                let chunk_size = u32::try_from(r.uvar("chunk size")?)
-                    .map_err(|_| malformed("chunk size out of range"))?;
-                Frame::Hello(Hello {
-                    room,
-                    site_id,
-                    schema: SchemaId { name, version },
-                    cursors,
-                    token,
-                    chunk_size,
-                })
+        let frame = match read_header(&mut r)? {
+            FrameKind::Hello => {
+                check_hello_size(bytes)?;
+                Frame::Hello(read_hello(&mut r)?)
             }
-            KIND_WELCOME => Frame::Welcome(Welcome {
+            FrameKind::Welcome => Frame::Welcome(Welcome {
                 server_site: r.site("server site")?,
+                incarnation: r.site("incarnation")?,
                 your_cursor: read_cursor(&mut r)?,
+                start: read_cursor(&mut r)?,
                 total: r.uvar("total")?,
-                chunk_size: u32::try_from(r.uvar("chunk size")?)
-                    .map_err(|_| malformed("chunk size out of range"))?,
+                chunk_size: chunk_size(&mut r)?,
             }),
-            KIND_CHANGES => {
+            FrameKind::Changes => {
                 let last = read_cursor(&mut r)?;
                 let rows = decode_rows(&mut r)?;
                 Frame::Changes(Changes { rows, last })
             }
-            KIND_ACK => Frame::Ack(read_cursor(&mut r)?),
-            KIND_CAUGHT_UP => Frame::CaughtUp,
-            KIND_ERROR => {
-                let code = r.str("error code")?.to_owned();
-                let message = r.str("error message")?.to_owned();
-                let n = r.count("error details", 2)?;
+            FrameKind::Ack => Frame::Ack(read_cursor(&mut r)?),
+            FrameKind::CaughtUp => Frame::CaughtUp,
+            FrameKind::Error => {
+                let code = r.str_max("error code", MAX_ERROR_CODE_BYTES)?.to_owned();
+                let message = r
+                    .str_max("error message", MAX_ERROR_MESSAGE_BYTES)?
+                    .to_owned();
+                let retryable = flag(&mut r, "retryable flag")?;
+                let n = r.count_max("error details", 2, MAX_ERROR_DETAILS)?;
                 let mut details = Vec::with_capacity(n);
                 for _ in 0..n {
                     details.push((
-                        r.str("detail key")?.to_owned(),
-                        r.str("detail value")?.to_owned(),
+                        r.str_max("detail key", MAX_ERROR_CODE_BYTES)?.to_owned(),
+                        r.str_max("detail value", MAX_ERROR_MESSAGE_BYTES)?
+                            .to_owned(),
                     ));
                 }
                 Frame::Error(ErrorFrame {
                     code,
                     message,
+                    retryable,
                     details,
                 })
             }
-            k => return Err(malformed(&format!("unknown message kind {k}"))),
         };
         r.finish()?;
         Ok(frame)
     }
+}
+
+/// A writer holding the header of a frame of `kind`.
+fn header(kind: FrameKind) -> Writer {
+    let mut w = Writer::default();
+    w.u8(MAGIC);
+    w.u8(PROTOCOL_VERSION);
+    w.u8(kind.byte());
+    w
+}
+
+fn read_header(r: &mut Reader<'_>) -> Result<FrameKind> {
+    if r.u8("magic")? != MAGIC {
+        return Err(malformed("not a synqlite sync frame (bad magic byte)"));
+    }
+    let version = r.u8("protocol version")?;
+    if version != PROTOCOL_VERSION {
+        return Err(Error::ProtocolVersion(format!(
+            "the peer speaks sync protocol version {version}, this end speaks version \
+             {PROTOCOL_VERSION}"
+        )));
+    }
+    let k = r.u8("kind")?;
+    FrameKind::from_byte(k).ok_or_else(|| malformed(&format!("unknown message kind {k}")))
+}
+
+fn check_hello_size(bytes: &[u8]) -> Result<()> {
+    if bytes.len() > MAX_HELLO_BYTES {
+        return Err(Error::Protocol(format!(
+            "hello frame of {} bytes exceeds the limit of {MAX_HELLO_BYTES} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The body of a Hello (after the header).
+fn read_hello(r: &mut Reader<'_>) -> Result<Hello> {
+    let room = r.str_max("room", MAX_NAME_BYTES)?.to_owned();
+    let site_id = r.site("site id")?;
+    let name = r.str_max("schema name", MAX_NAME_BYTES)?.to_owned();
+    let version = r.ivar("schema version")?;
+    let head = version_in_range(r, "head")?;
+    // A cursor: two 16-byte ids and two varints.
+    let n = r.count_max("cursors", 34, MAX_HELLO_CURSORS)?;
+    let mut cursors = Vec::with_capacity(n);
+    for _ in 0..n {
+        cursors.push(PeerCursor {
+            site: r.site("cursor site")?,
+            incarnation: r.site("cursor incarnation")?,
+            cursor: read_cursor(r)?,
+        });
+    }
+    let token = match flag(r, "token flag")? {
+        false => None,
+        true => Some(r.str_max("token", MAX_TOKEN_BYTES)?.to_owned()),
+    };
+    let chunk_size = chunk_size(r)?;
+    Ok(Hello {
+        room,
+        site_id,
+        schema: SchemaId { name, version },
+        head,
+        cursors,
+        token,
+        chunk_size,
+    })
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn flag(r: &mut Reader<'_>, what: &str) -> Result<bool> {
+    match r.u8(what)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        b => Err(malformed(&format!("bad {what} {b}"))),
+    }
+}
+
+fn chunk_size(r: &mut Reader<'_>) -> Result<u32> {
+    u32::try_from(r.uvar("chunk size")?).map_err(|_| malformed("chunk size out of range"))
 }
 
 fn cursor(w: &mut Writer, c: Cursor) {
@@ -308,11 +512,21 @@ fn intern<'a>(
     })
 }
 
-fn encode_rows(w: &mut Writer, rows: &[Change]) {
+/// Encodes a `Changes` frame of `rows` (borrowed: a server encodes the subset of rows meant for
+/// one client without copying them) ending at `last`; `Frame::Changes(..).encode()` is this.
+/// `rows` is iterated twice. The peer refuses a frame of more than [`MAX_ROWS_PER_FRAME`] rows
+/// or with a table or column name longer than [`MAX_NAME_BYTES`].
+pub fn encode_changes<'a>(
+    rows: impl IntoIterator<Item = &'a Change> + Clone,
+    last: Cursor,
+) -> Vec<u8> {
+    let mut w = header(FrameKind::Changes);
+    cursor(&mut w, last);
     let (mut tm, mut cm, mut sm) = (HashMap::new(), HashMap::new(), HashMap::new());
     let (mut tables, mut cids, mut sites) = (Vec::new(), Vec::new(), Vec::new());
     let idx: Vec<(usize, usize, usize)> = rows
-        .iter()
+        .clone()
+        .into_iter()
         .map(|c| {
             (
                 intern(&mut tm, &mut tables, c.table.as_bytes()),
@@ -327,8 +541,8 @@ fn encode_rows(w: &mut Writer, rows: &[Change]) {
             w.bytes(s);
         }
     }
-    w.len(rows.len());
-    for (c, (t, k, s)) in rows.iter().zip(idx) {
+    w.len(idx.len());
+    for (c, (t, k, s)) in rows.into_iter().zip(idx) {
         w.len(t);
         w.bytes(&c.pk);
         w.len(k);
@@ -357,9 +571,10 @@ fn encode_rows(w: &mut Writer, rows: &[Change]) {
         w.ivar(c.cl);
         w.ivar(c.seq);
     }
+    w.buf
 }
 
-fn version(r: &mut Reader<'_>, what: &str) -> Result<i64> {
+fn version_in_range(r: &mut Reader<'_>, what: &str) -> Result<i64> {
     let v = r.ivar(what)?;
     if !(0..=MAX_VERSION).contains(&v) {
         return Err(malformed(&format!("{what} {v} out of range")));
@@ -375,24 +590,38 @@ fn index<'a, T>(r: &mut Reader<'_>, dict: &'a [T], what: &str) -> Result<&'a T> 
         .ok_or_else(|| malformed(&format!("{what} index {i} out of range")))
 }
 
+/// A dictionary of names, each at most [`MAX_NAME_BYTES`]. Empty names share one allocation,
+/// so every entry costs at most 20 times its encoded size (16-byte slot, 16-byte `Arc` header
+/// and the name rounded up to 8, against one length byte and the name).
+fn names(r: &mut Reader<'_>, what: &str) -> Result<Vec<Arc<str>>> {
+    let n = r.count_max(what, 1, MAX_ROWS_PER_FRAME)?;
+    let mut out = Vec::with_capacity(n);
+    let mut empty: Option<Arc<str>> = None;
+    for _ in 0..n {
+        let s = r.str_max(what, MAX_NAME_BYTES)?;
+        out.push(if s.is_empty() {
+            empty.get_or_insert_with(|| Arc::from("")).clone()
+        } else {
+            Arc::from(s)
+        });
+    }
+    Ok(out)
+}
+
 fn decode_rows(r: &mut Reader<'_>) -> Result<Vec<Change>> {
-    let strings = |what: &str, r: &mut Reader<'_>| -> Result<Vec<String>> {
-        let n = r.count(what, 1)?;
-        (0..n).map(|_| Ok(r.str(what)?.to_owned())).collect()
-    };
-    let tables = strings("table names", r)?;
-    let cids = strings("column names", r)?;
-    let n = r.count("site ids", 17)?;
-    let mut sites = Vec::with_capacity(n);
+    let tables = names(r, "table name")?;
+    let cids = names(r, "column name")?;
+    let n = r.count_max("site ids", 17, MAX_ROWS_PER_FRAME)?;
+    let mut sites: Vec<Arc<[u8]>> = Vec::with_capacity(n);
     for _ in 0..n {
         let b = r.bytes("site id")?;
         if b.len() != 16 {
             return Err(malformed("a site id is not 16 bytes"));
         }
-        sites.push(b.to_vec());
+        sites.push(Arc::from(b));
     }
     // A row is at least 9 bytes (one per field).
-    let n = r.count("rows", 9)?;
+    let n = r.count_max("rows", 9, MAX_ROWS_PER_FRAME)?;
     let mut rows = Vec::with_capacity(n);
     for _ in 0..n {
         let table = index(r, &tables, "table")?.clone();
@@ -406,11 +635,11 @@ fn decode_rows(r: &mut Reader<'_>) -> Result<Vec<Change>> {
             VAL_BLOB => Value::Blob(r.bytes("blob value")?.to_vec()),
             t => return Err(malformed(&format!("unknown value tag {t}"))),
         };
-        let col_version = version(r, "col_version")?;
-        let db_version = version(r, "db_version")?;
+        let col_version = version_in_range(r, "col_version")?;
+        let db_version = version_in_range(r, "db_version")?;
         let site_id = index(r, &sites, "site")?.clone();
-        let cl = version(r, "cl")?;
-        let seq = version(r, "seq")?;
+        let cl = version_in_range(r, "cl")?;
+        let seq = version_in_range(r, "seq")?;
         rows.push(Change {
             table,
             pk,

@@ -8,8 +8,8 @@
 //!
 //! ```text
 //! client                                   server (room database)
-//!   Hello {room, site, schema, cursors, token, chunk}  ->
-//!                                        <-  Welcome {server site, your cursor, total}
+//!   Hello {room, site, schema, head, cursors, token, chunk}  ->
+//!                          <-  Welcome {server site, incarnation, your cursor, start, total}
 //!   Changes {local rows after your cursor} ->          (applied + cursor stored, one tx)
 //!                                        <-  Ack {cursor}
 //!                                        <-  Changes {rows after my cursor, not yours}
@@ -17,7 +17,7 @@
 //!   Ack {cursor}                          ->
 //!                                        <-  CaughtUp         (join-time state all sent)
 //!   ... both directions keep streaming as either side commits ...
-//!                                        <-  Error {code, message}   (then close)
+//!                                        <-  Error {code, message, retryable}  (then close)
 //! ```
 //!
 //! Rules:
@@ -34,6 +34,10 @@
 //! - Both ends must hold the same schema ([`SchemaId`]: declarative name + version, or the
 //!   last migration applied); a mismatch is a `SCHEMA_MISMATCH` error frame naming both.
 //!
+//! - Every frame has limits ([`MAX_HELLO_BYTES`], [`MAX_ROWS_PER_FRAME`], [`MAX_NAME_BYTES`],
+//!   ...) and versions in change rows must stay within [`MAX_ACCEPTED_VERSION`]; the decoder
+//!   allocates in proportion to the bytes it received, never to the numbers a peer declares.
+//!
 //! Modules: `wire` (varints, bounded reader), `frame` ([`Frame`] encode/decode), `client`,
 //! `server`.
 
@@ -42,9 +46,12 @@ mod frame;
 mod server;
 mod wire;
 
+pub use crate::crdt::{MAX_ACCEPTED_VERSION, MAX_VERSION, VERSION_HEADROOM};
 pub use client::{ClientConfig, ClientOutput, ClientSession};
 pub use frame::{
-    Changes, ErrorFrame, Frame, Hello, SchemaId, Welcome, MAGIC, MAX_VERSION, PROTOCOL_VERSION,
+    encode_changes, Changes, ErrorFrame, Frame, FrameKind, Hello, PeerCursor, SchemaId, Welcome,
+    MAGIC, MAX_ERROR_CODE_BYTES, MAX_ERROR_DETAILS, MAX_ERROR_MESSAGE_BYTES, MAX_HELLO_BYTES,
+    MAX_HELLO_CURSORS, MAX_NAME_BYTES, MAX_ROWS_PER_FRAME, MAX_TOKEN_BYTES, PROTOCOL_VERSION,
 };
 pub use server::{schema_rejection, Rejection, ServerOptions, ServerOutput, ServerSession, Upload};
 
@@ -82,25 +89,32 @@ pub fn schema_id(conn: &Connection) -> Result<SchemaId> {
     })
 }
 
-/// Runs `f` in a transaction (`BEGIN IMMEDIATE` ... `COMMIT`), rolling back on error.
+/// Runs `f` in a transaction (`BEGIN IMMEDIATE` ... `COMMIT`), rolling back on error. The
+/// three statements are prepared once per connection.
 fn in_transaction<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<T> {
     if !conn.is_autocommit() {
         return Err(crate::error::Error::Internal(
             "sync: a transaction is already open on the connection".into(),
         ));
     }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let run = |sql: &str| -> Result<()> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
+    run("BEGIN IMMEDIATE")?;
     match f() {
-        Ok(v) => match conn.execute_batch("COMMIT") {
+        Ok(v) => match run("COMMIT") {
             Ok(()) => Ok(v),
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e.into())
+                if !conn.is_autocommit() {
+                    let _ = run("ROLLBACK");
+                }
+                Err(e)
             }
         },
         Err(e) => {
             if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = run("ROLLBACK");
             }
             Err(e)
         }

@@ -19,7 +19,10 @@
 //! simple transports).
 
 use super::frame::{Changes, ErrorFrame, Frame, Hello, Welcome};
-use super::{in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD};
+use super::{
+    in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD,
+    MAX_ROWS_PER_FRAME,
+};
 use crate::crdt::{self, Cursor, SiteFilter};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
@@ -31,6 +34,9 @@ pub struct ServerOptions {
     pub max_chunk: u32,
     /// Unacknowledged `Changes` frames allowed in flight to one client.
     pub window: usize,
+    /// The room database's incarnation id (see [`Welcome::incarnation`]): a client's cursor of
+    /// another incarnation is not trusted.
+    pub incarnation: [u8; 16],
 }
 
 impl Default for ServerOptions {
@@ -38,6 +44,7 @@ impl Default for ServerOptions {
         ServerOptions {
             max_chunk: DEFAULT_CHUNK_SIZE * 8,
             window: DEFAULT_WINDOW,
+            incarnation: [0; 16],
         }
     }
 }
@@ -68,6 +75,7 @@ pub fn schema_rejection(ours: &super::SchemaId, theirs: &super::SchemaId) -> Rej
     let frame = Frame::Error(ErrorFrame {
         code: error.code().to_owned(),
         message: error.to_string(),
+        retryable: false,
         details: vec![
             ("server_schema".into(), ours.to_string()),
             ("client_schema".into(), theirs.to_string()),
@@ -116,9 +124,13 @@ impl ServerSession {
     /// followed by the first chunks of the backlog. The caller has already checked the room
     /// name and the token.
     ///
-    /// The cursor the room holds for the client's site is where the client's uploads resume;
-    /// when it is past the client's own `head` (the client database was restored from an older
-    /// copy), it is reset so the client uploads everything again (merging is idempotent).
+    /// The room streams to the client from the client's cursor for this room, unless that
+    /// cursor belongs to another incarnation of the room database or is past the room's own
+    /// `db_version` (the room went back in time: restored, or lost commits): then from the
+    /// start. The cursor the room holds for the client's site is where the client's uploads
+    /// resume; when it is past the client's own `head` (the client database went back), it is
+    /// reset so the client uploads everything again. Merging is idempotent: a resync duplicates
+    /// nothing.
     pub fn accept(
         conn: &Connection,
         hello: &Hello,
@@ -130,19 +142,25 @@ impl ServerSession {
         }
         let joined = (|| {
             let server_site = crdt::site_id(conn)?;
+            let head = crdt::db_version(conn)?;
             let start = hello
                 .cursors
                 .iter()
-                .find(|(s, _)| *s == server_site)
-                .map(|(_, c)| *c)
+                .find(|c| c.site == server_site)
+                .filter(|c| c.incarnation == opts.incarnation && c.cursor.db_version <= head)
+                .map(|c| c.cursor)
                 .unwrap_or(Cursor::START);
             let total = crdt::count_changes(conn, start, SiteFilter::Exclude(&hello.site_id))?;
-            let your_cursor = crdt::peer_cursor(conn, &hello.site_id)?.unwrap_or(Cursor::START);
+            let mut your_cursor = crdt::peer_cursor(conn, &hello.site_id)?.unwrap_or(Cursor::START);
+            if your_cursor.db_version > hello.head {
+                crdt::forget_peer_cursor(conn, &hello.site_id)?;
+                your_cursor = Cursor::START;
+            }
             let chunk = match hello.chunk_size {
                 0 => DEFAULT_CHUNK_SIZE,
                 n => n,
             }
-            .min(opts.max_chunk.max(1));
+            .min(opts.max_chunk.clamp(1, MAX_ROWS_PER_FRAME as u32));
             let mut session = ServerSession {
                 client_site: hello.site_id,
                 sent: start,
@@ -155,7 +173,9 @@ impl ServerSession {
             };
             let welcome = Frame::Welcome(Welcome {
                 server_site,
+                incarnation: opts.incarnation,
                 your_cursor,
+                start,
                 total,
                 chunk_size: chunk,
             });
@@ -235,6 +255,7 @@ impl ServerSession {
                 return Err(Error::Remote {
                     code: e.code,
                     message: e.message,
+                    retryable: e.retryable,
                 })
             }
             f => {

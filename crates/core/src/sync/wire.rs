@@ -1,8 +1,9 @@
 //! Byte-level encoding of frames: LEB128 varints, zigzag signed integers, length-prefixed bytes.
 //!
 //! The [`Reader`] never trusts a length: every count and size is checked against the bytes that
-//! are actually left before anything is allocated, so a hostile or truncated frame costs at
-//! most its own size and fails with a `PROTOCOL_ERROR`.
+//! are actually left (and against the caller's limit, `count_max` / `bytes_max` / `str_max`)
+//! before anything is allocated, so a hostile or truncated frame fails with a `PROTOCOL_ERROR`
+//! and never makes its reader allocate in proportion to a number it declares.
 
 use crate::error::{Error, Result};
 
@@ -113,10 +114,39 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// [`Self::count`], also refusing more than `max` items (before anything is allocated).
+    pub fn count_max(&mut self, what: &str, min_item: usize, max: usize) -> Result<usize> {
+        let n = self.count(what, min_item)?;
+        if n > max {
+            return Err(malformed(&format!(
+                "{what} count {n} exceeds the limit of {max}"
+            )));
+        }
+        Ok(n)
+    }
+
     pub fn bytes(&mut self, what: &str) -> Result<&'a [u8]> {
         let n = self.uvar(what)?;
         let n = usize::try_from(n).map_err(|_| malformed(&format!("{what} too long")))?;
         self.take(n, what)
+    }
+
+    /// [`Self::bytes`], refusing more than `max` bytes.
+    pub fn bytes_max(&mut self, what: &str, max: usize) -> Result<&'a [u8]> {
+        let n = self.uvar(what)?;
+        if n > max as u64 {
+            return Err(malformed(&format!(
+                "{what} of {n} bytes exceeds the limit of {max} bytes"
+            )));
+        }
+        // `n <= max`, a usize.
+        self.take(n as usize, what)
+    }
+
+    /// [`Self::str`], refusing more than `max` bytes.
+    pub fn str_max(&mut self, what: &str, max: usize) -> Result<&'a str> {
+        std::str::from_utf8(self.bytes_max(what, max)?)
+            .map_err(|_| malformed(&format!("{what} is not UTF-8")))
     }
 
     pub fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {

@@ -210,10 +210,10 @@ impl Authenticator for AnyOf {
 
 /// A check an embedding app runs on every change row a client uploads, after authentication.
 ///
-/// The server calls [`check`](ChangeFilter::check) for each incoming row inside the room's
-/// transaction; the first `Err` refuses the whole chunk (nothing of it is applied) and the client
-/// gets a `FORBIDDEN` error with the message. Keep it fast and free of I/O: it runs while the
-/// room's database is locked.
+/// The server calls [`check`](ChangeFilter::check) for each row of an uploaded chunk before the
+/// chunk goes to the room; the first `Err` refuses the whole chunk (nothing of it is applied)
+/// and the client gets a `FORBIDDEN` error with the message, then the connection closes. Keep it
+/// fast and free of I/O: it runs on the server's async workers.
 ///
 /// ```
 /// use synqlite_server::auth::{ChangeFilter, Grant};
@@ -224,7 +224,7 @@ impl Authenticator for AnyOf {
 ///
 /// impl ChangeFilter for AdminTables {
 ///     fn check(&self, _room: &str, grant: &Grant, change: &Change) -> Result<(), String> {
-///         match change.table.as_str() {
+///         match &*change.table {
 ///             "audit" => Err("the audit table is read-only".into()),
 ///             "settings" if grant.subject.as_deref() != Some("admin") => {
 ///                 Err("only admin may change settings".into())

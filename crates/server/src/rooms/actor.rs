@@ -25,7 +25,10 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use synqlite_core::crdt::{self, Change, Cursor, SiteFilter};
 use synqlite_core::rusqlite::Connection;
-use synqlite_core::sync::{Changes, Frame, Hello, ServerOptions, ServerSession, MAX_FRAME_PAYLOAD};
+use synqlite_core::sync::{
+    encode_changes, Changes, Frame, FrameKind, Hello, ServerOptions, ServerSession,
+    MAX_FRAME_PAYLOAD,
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// A frame for one connection, already encoded.
@@ -89,7 +92,7 @@ struct Member {
 impl Member {
     fn send(&self, frames: Vec<Vec<u8>>) {
         for f in frames {
-            let changes = matches!(f.get(2), Some(3));
+            let changes = matches!(Frame::peek_kind(&f), Ok(FrameKind::Changes));
             // A closed queue means the connection is ending; its Leave follows.
             let _ = self.out.send(Outbound {
                 bytes: Bytes::from(f),
@@ -130,6 +133,10 @@ impl Actor {
         opts: ServerOptions,
     ) -> Result<Actor, ServerError> {
         let incarnation = super::store::open_incarnation(&conn, &path)?;
+        let opts = ServerOptions {
+            incarnation,
+            ..opts
+        };
         let head = Cursor {
             db_version: crdt::db_version(&conn)?,
             seq: i64::MAX,
@@ -414,12 +421,10 @@ impl Actor {
 
 /// A `Changes` frame of `rows` (without those of `skip`'s site) ending at `last`.
 fn encode(rows: &[Change], skip: Option<&[u8; 16]>, last: Cursor) -> Bytes {
-    let rows: Vec<Change> = rows
+    let keep = rows
         .iter()
-        .filter(|r| skip.is_none_or(|s| r.site_id[..] != s[..]))
-        .cloned()
-        .collect();
-    Bytes::from(Frame::Changes(Changes { rows, last }).encode())
+        .filter(move |r| skip.is_none_or(|s| r.site_id[..] != s[..]));
+    Bytes::from(encode_changes(keep, last))
 }
 
 fn internal(e: &ServerError) -> ServerError {
