@@ -5,6 +5,11 @@
 //! The workload writes one column of the demo schema's `songs` table (`schema/*.sql`): a row is
 //! created by a single column change (every other column is nullable or has a default that
 //! satisfies its CHECK), its primary key is one TEXT id, and `album` takes any text.
+//!
+//! Protocol v2 (planned): `Hello` gains `head` and per-peer cursors (a client that never synced
+//! sends `head: 0` and no cursors), `Welcome` an incarnation and a start cursor, error frames
+//! `retryable`; only [`hello`] and [`decode`] need to follow. `Change.table`/`cid` become
+//! `Arc<str>` and `site_id` `Arc<[u8]>`: the conversions below are written to compile with both.
 
 use std::path::Path;
 use synqlite_core::crdt::{self, Change, Cursor};
@@ -90,7 +95,8 @@ fn change(
         val: Value::Text(value),
         col_version,
         db_version,
-        site_id: site.to_vec(),
+        // `Vec<u8>` today, `Arc<[u8]>` in protocol v2: `From<&[u8]>` exists for both.
+        site_id: site.as_slice().into(),
         cl: 1,
         seq,
     }
@@ -216,7 +222,7 @@ pub fn decode(bytes: &[u8]) -> Result<Incoming, String> {
                 let values = c
                     .rows
                     .iter()
-                    .filter(|r| r.table == TABLE && r.cid == COLUMN)
+                    .filter(|r| &*r.table == TABLE && &*r.cid == COLUMN)
                     .filter_map(|r| match &r.val {
                         Value::Text(t) => Some(t.clone()),
                         _ => None,

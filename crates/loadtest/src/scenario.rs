@@ -303,6 +303,9 @@ fn base(args: &Args, name: String, scenario: &str, setup: &Setup) -> Outcome {
     o.set("schema", setup.schema.to_string());
     o.set("load_threads", args.threads);
     o.set("spawned", args.spawn.is_some());
+    if !args.spawn_arg.is_empty() {
+        o.set("spawn_args", args.spawn_arg.clone());
+    }
     o
 }
 
@@ -314,9 +317,11 @@ fn usage_into(o: &mut Outcome, u: &Usage) {
     o.set("rss_mib", opt(u.server_rss_peak_mib));
     o.set("server_threads", u.server_threads);
     o.set("load_cpu_cores", num(u.load_cpu_cores));
+    let load = sys::loadavg_1m();
+    o.set("machine_loadavg_1m", opt(load));
     o.line(format!(
         "server: {} CPU cores over {:.1} s, RSS {} MiB at start, {} MiB peak, {} MiB at end ({} threads); \
-         load generator: {:.2} CPU cores",
+         load generator: {:.2} CPU cores; machine load average {}",
         f(u.server_cpu_cores, 2),
         u.wall_secs,
         f(u.server_rss_start_mib, 1),
@@ -324,6 +329,7 @@ fn usage_into(o: &mut Outcome, u: &Usage) {
         f(u.server_rss_end_mib, 1),
         u.server_threads.map_or("-".into(), |t| t.to_string()),
         u.load_cpu_cores,
+        f(load, 1),
     ));
 }
 

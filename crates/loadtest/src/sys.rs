@@ -215,6 +215,16 @@ impl Window {
     }
 }
 
+/// The 1-minute load average (`/proc/loadavg`): how busy the machine was besides us.
+pub fn loadavg_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Unix time in nanoseconds.
 pub fn unix_nanos() -> u128 {
     std::time::SystemTime::now()
