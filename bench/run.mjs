@@ -12,7 +12,8 @@
 // Then the CRDT workloads against @vlcn.io/crsqlite-wasm on IndexedDB (crdt-run.mjs).
 // Repetitions alternate the order of the libraries; every repetition uses a fresh database file.
 // Prints medians, minimums and ratios (synqlite / anchor, lower is better) beside the targets, and
-// writes bench/results/latest.json (flat array; see README.md) and latest-detail.json (all samples).
+// writes bench/results/latest.json (flat array; see README.md) and latest-detail.json (all samples),
+// keeping the server load rows that bench/server.mjs wrote there.
 // Numbers only: nothing is asserted except that both libraries computed the same results.
 //
 // Env: BENCH_REPS=n overrides every repetition count; BENCH_ONLY=regex selects workloads by name;
@@ -346,9 +347,14 @@ async function main() {
   const stem = only || repsOverride ? 'partial' : 'latest';
   await mkdir(RESULTS, { recursive: true });
   const flat = all.map(({ workload, unit, synqlite, anchor, anchor_value, ratio }) => ({ workload, unit, synqlite, anchor, anchor_value, ratio }));
-  await writeFile(join(RESULTS, `${stem}.json`), JSON.stringify(flat, null, 2) + '\n');
+  // The server load rows come from bench/server.mjs (`npm run bench:server`): kept as they are.
+  const previous = async (f) => JSON.parse(await readFile(join(RESULTS, f), 'utf8').catch(() => 'null'));
+  const serverRows = ((await previous(`${stem}.json`)) ?? []).filter((r) => r.workload?.startsWith('server: '));
+  const serverEnv = (await previous(`${stem}-detail.json`))?.env?.server;
+  await writeFile(join(RESULTS, `${stem}.json`), JSON.stringify([...flat, ...serverRows], null, 2) + '\n');
   await writeFile(join(RESULTS, `${stem}-detail.json`), JSON.stringify({
-    date: new Date().toISOString(), anchor: anchorName, env, results: all, sizes: sz, samples, failures,
+    date: new Date().toISOString(), anchor: anchorName, env: { ...env, ...(serverEnv ? { server: serverEnv } : {}) },
+    results: [...all, ...serverRows], sizes: sz, samples, failures,
   }, null, 2) + '\n');
   console.log(`wrote bench/results/${stem}.json and ${stem}-detail.json`);
 
