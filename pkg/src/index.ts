@@ -28,12 +28,13 @@ import type {
   StorageKind,
   WorkerMessage,
 } from './protocol.js';
+import { syncKey } from './protocol.js';
 
 export { SynqliteError } from './errors.js';
 export type { Change, ChangeTuple, ExecResult, SqlParams, SqlValue, StorageKind } from './protocol.js';
 export { storage } from './storage.js';
 export { Sync } from './sync.js';
-export type { SyncOptions, SyncProgress, SyncState, SyncStatus } from './sync.js';
+export type { SyncOptions, SyncProgress, SyncState, SyncStatus, TokenFunction } from './sync.js';
 export type { ChangeListener, ChangeOp, ChangeSource, RowChange, Unsubscribe } from './reactivity.js';
 export type { PersistenceState, StorageEstimate } from './storage.js';
 
@@ -415,19 +416,36 @@ export class Database implements Queryable {
    * fire change listeners with source `'sync'`; local writes are uploaded as they commit,
    * including those made offline.
    *
-   * ```ts
-   * const sync = db.sync({ url: 'ws://127.0.0.1:8080/sync', room: 'demo', token });
+   * `token` is a string or a function returning a promise of one; a function is asked before
+   * every connect and once more when the server refuses a token (see {@link SyncOptions.token}).
+   * Calling `db.sync()` again for the same url and room returns the running handle; with another
+   * token (string or function) or chunk size, that handle reconnects with the new options.
+   *
+   * ```js
+   * const sync = db.sync({
+   *   url: 'ws://127.0.0.1:8080/sync',
+   *   room: 'demo',
+   *   token: () => fetch('/api/sync-token').then((r) => r.text()),   // or a token string
+   * });
    * sync.onProgress(({ applied, total }) => console.log(`${applied}/${total}`));
-   * sync.onStatus((status) => console.log(status)); // ... 'up-to-date'
+   * sync.onStatus((status, { error }) => console.log(status, error?.code)); // ... 'up-to-date'
    * ```
    */
   sync(options: SyncOptions): Sync {
     if (typeof options?.url !== 'string' || typeof options.room !== 'string' || options.room === '') {
       throw new SynqliteError('INVALID_ARGUMENT', 'db.sync() needs { url, room }');
     }
-    const key = `${options.room}@${options.url}`;
+    const { token } = options;
+    if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
+      throw new SynqliteError('INVALID_ARGUMENT', `db.sync() token must be a string or a function returning a Promise<string>, not ${token === null ? 'null' : typeof token}`);
+    }
+    const key = syncKey(options.url, options.room);
     const running = this.syncs.get(key);
-    if (running) return running;
+    if (running) {
+      // Same options: join; another token (or function): reconnect with it.
+      if (!running.sameOptions(options)) running.restart(options);
+      return running;
+    }
     const s = new Sync(this.name, options, (op) => this.call(op), () => this.syncs.delete(key));
     this.syncs.set(key, s);
     void s.start();

@@ -86,8 +86,17 @@ export type Op =
 export interface SyncOptionsWire {
   url: string;
   room: string;
+  /** A static token. */
   token?: string;
+  /**
+   * A token function instead: the id of the tab's handle holding it (functions cannot be
+   * posted). The owner asks for tokens with `token?` messages on the sync channel; the handle
+   * holds the Web Lock {@link tokenLockName} while it can answer.
+   */
+  tokenSource?: string;
   chunkSize?: number;
+  /** The tab's handle was asked again with another token: reconnect with these options now. */
+  restart?: boolean;
 }
 
 /** Where a sync stands. */
@@ -104,14 +113,20 @@ export interface SyncState {
   total: number;
 }
 
-/** Owner worker -> every tab on `synqlite:<name>:sync`. */
+/** Between the owner worker and every tab on `synqlite:<name>:sync`. */
 export type SyncMessage =
   | ({ t: 'state'; key: string } & SyncState)
   /** A new owner asks every tab that started a sync to start it again there. */
-  | { t: 'restart' };
+  | { t: 'restart' }
+  /** Owner -> the tab whose handle is `source`: call your token function (request `req`). */
+  | { t: 'token?'; key: string; source: string; req: string }
+  /** That tab -> owner: the token, or why there is none. */
+  | { t: 'token'; req: string; token?: string; error?: string };
 
 export const syncChannelName = (db: string): string => `synqlite:${db}:sync`;
 export const syncKey = (url: string, room: string): string => `${room}@${url}`;
+/** Held by a tab's sync handle while its token function can be asked (released when it stops or the tab dies). */
+export const tokenLockName = (source: string): string => `synqlite:token:${source}`;
 
 /** A call, optionally inside the transaction `tx` of its sender. */
 export type Call = Op & { id: number; tx?: number };

@@ -12,14 +12,66 @@
  * is retried with jittered exponential backoff; errors that a retry cannot fix (a refused token,
  * another schema) stop the sync with status `'error'`. State changes are broadcast on
  * `synqlite:<name>:sync` to every tab.
+ *
+ * Token functions live in the tabs: before every connect the owner asks the tab whose handle
+ * supplied the function (a `token?` request on the sync channel, answered with `token`); a tab
+ * holds the Web Lock `synqlite:token:<source>` while it can answer, so when it is gone the owner
+ * asks another tab that registered a function for the same room. A refused token is refreshed
+ * once before the sync gives up.
  */
 import { SyncSession, type Database as WasmDatabase } from '../wasm/synqlite.js';
-import { type SyncMessage, type SyncOptionsWire, type SyncState, type SyncStatus, syncChannelName, syncKey, type WireRowChange, type ChangeMessage } from './protocol.js';
+import {
+  type ChangeMessage,
+  type SyncMessage,
+  type SyncOptionsWire,
+  type SyncState,
+  type SyncStatus,
+  type WireRowChange,
+  syncChannelName,
+  syncKey,
+  tokenLockName,
+} from './protocol.js';
 
-/** Errors a reconnect cannot fix. */
-const FATAL = new Set(['UNAUTHORIZED', 'SCHEMA_MISMATCH', 'SCHEMA_NAME_MISMATCH', 'INVALID_ROOM', 'PROTOCOL_VERSION', 'INVALID_ARGUMENT']);
+/**
+ * Error codes a reconnect cannot fix, for errors that do not say themselves (a `retryable`
+ * property wins, except that `UNAUTHORIZED` is never retried with the same token). Everything else (`SERVER_BUSY`, `SITE_IN_USE`, `SHUTTING_DOWN`, `INTERNAL`, a
+ * lost connection, ...) is retried with backoff.
+ */
+const FATAL = new Set([
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'SCHEMA_MISMATCH',
+  'SCHEMA_NAME_MISMATCH',
+  'INVALID_ROOM',
+  'PROTOCOL_VERSION',
+  'PROTOCOL_ERROR',
+  'INVALID_ARGUMENT',
+]);
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
+/** How long a tab's token function may take before the connect attempt counts as failed. */
+const TOKEN_TIMEOUT_MS = 10_000;
+
+/** A sync failure: the stable code, the message, and whether a retry may help (when known). */
+interface Failure {
+  code: string;
+  message: string;
+  retryable?: boolean;
+}
+
+/** What asking the tabs for a token gave. */
+type TokenResult =
+  | { ok: true; token: string }
+  /** The function failed or timed out: a failed connect attempt. */
+  | { ok: false; message: string }
+  /** No tab that registered a function is left. */
+  | { ok: false; none: true; message: string };
+
+/** Whether the tab whose handle registered `source` can still be asked (it holds the source's lock). */
+async function sourceAlive(source: string): Promise<boolean> {
+  const { held = [] } = await navigator.locks.query();
+  return held.some((l) => l.name === tokenLockName(source));
+}
 
 /** Runs `task` on the database when no transaction of a tab is open (the owner's executor). */
 export type Schedule = (task: (db: WasmDatabase) => Promise<void>) => void;
@@ -35,12 +87,20 @@ interface HandleResult {
   upToDate: boolean;
 }
 
-function codeOf(e: unknown): { code: string; message: string } {
-  const err = e as { code?: unknown; message?: unknown };
-  return {
+function codeOf(e: unknown): Failure {
+  const err = e as { code?: unknown; message?: unknown; retryable?: unknown };
+  const out: Failure = {
     code: typeof err?.code === 'string' ? err.code : 'INTERNAL',
     message: typeof err?.message === 'string' ? err.message : String(e),
   };
+  // The server's own verdict, when the error frame carries one.
+  if (typeof err?.retryable === 'boolean') out.retryable = err.retryable;
+  return out;
+}
+
+/** Whether a retry may fix `f`: its `retryable` flag when it has one, else its code. */
+function isRetryable(f: Failure): boolean {
+  return f.retryable ?? !FATAL.has(f.code);
 }
 
 class SyncConnection {
@@ -49,6 +109,18 @@ class SyncConnection {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  /** Bumped by every connect and stop: async steps of an older attempt see it and give up. */
+  private gen = 0;
+  /** A token is being fetched for attempt `gen` (no socket yet). */
+  private fetching = false;
+  /** A refused token was already refreshed once since the last successful join. */
+  private refreshed = false;
+  /** Token functions registered for this room, by the handles' source ids (oldest first). */
+  readonly sources: string[] = [];
+  /** The room (for messages). */
+  get room(): string {
+    return this.options.room;
+  }
   state: SyncState = { status: 'connecting', applied: 0, total: 0 };
 
   constructor(
@@ -57,16 +129,26 @@ class SyncConnection {
     private readonly schedule: Schedule,
     private readonly publish: (key: string, state: SyncState) => void,
     private readonly announce: (m: ChangeMessage) => void,
+    private readonly fetchToken: (conn: SyncConnection, primary: string) => Promise<TokenResult>,
   ) {}
 
   start(options: SyncOptionsWire): void {
-    this.options = options;
-    if (this.state.status === 'error' || this.state.status === 'offline') {
-      // Asked again: retry now.
-      clearTimeout(this.timer);
+    const { restart, ...rest } = options;
+    if (rest.tokenSource !== undefined && !this.sources.includes(rest.tokenSource)) this.sources.push(rest.tokenSource);
+    this.options = rest;
+    if (restart) {
+      // The tab asked again with another token: drop the connection and use it now.
       this.attempt = 0;
+      this.refreshed = false;
+      this.drop();
       this.connect();
-    } else if (!this.ws) {
+    } else if (this.state.status === 'error' || this.state.status === 'offline') {
+      // Asked again: retry now.
+      this.attempt = 0;
+      this.refreshed = false;
+      this.drop();
+      this.connect();
+    } else if (!this.ws && !this.fetching) {
       this.connect();
     }
   }
@@ -74,13 +156,53 @@ class SyncConnection {
   private set(status: SyncStatus, extra: Partial<SyncState> = {}): void {
     const next: SyncState = { ...this.state, ...extra, status };
     if (status !== 'error' && status !== 'offline' && !('error' in extra)) delete next.error;
+    // Only code and message cross to the tabs.
+    if (next.error) next.error = { code: next.error.code, message: next.error.message };
     this.state = next;
     this.publish(this.key, next);
   }
 
+  /** Forgets the current attempt (socket, session, token request, retry timer). */
+  private drop(): void {
+    this.gen++;
+    this.fetching = false;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    this.session?.free();
+    this.session = null;
+    try {
+      ws?.close(1000);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** A connect attempt: fetch a token from a tab when the token is a function, then open the socket. */
   private connect(): void {
     if (this.stopped) return;
+    clearTimeout(this.timer);
+    const gen = ++this.gen;
     this.set('connecting', { applied: 0, total: 0 });
+    const source = this.options.tokenSource;
+    if (source === undefined) {
+      this.open(this.options.token);
+      return;
+    }
+    this.fetching = true;
+    void this.fetchToken(this, source).then((r) => {
+      if (gen !== this.gen || this.stopped) return;
+      this.fetching = false;
+      if (r.ok) this.open(r.token);
+      else if ('none' in r) this.set('error', { error: { code: 'UNAUTHORIZED', message: r.message } });
+      else {
+        this.set('offline', { error: { code: 'TOKEN_FAILED', message: r.message } });
+        this.retry();
+      }
+    });
+  }
+
+  private open(token: string | undefined): void {
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.options.url);
@@ -90,11 +212,12 @@ class SyncConnection {
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
+    const { room, chunkSize } = this.options;
     ws.onopen = () => {
       this.schedule(async (db) => {
         if (this.ws !== ws) return;
         this.session?.free();
-        this.session = new SyncSession(this.options.room, this.options.token, this.options.chunkSize);
+        this.session = new SyncSession(room, token, chunkSize);
         ws.send(this.session.hello(db));
       });
     };
@@ -126,7 +249,10 @@ class SyncConnection {
     const txs = db.takeChanges() as WireRowChange[][];
     if (txs.length > 0) this.announce({ from: 'sync', source: 'sync', txs });
     for (const f of out.send) ws.send(f);
-    if (out.joined) this.attempt = 0;
+    if (out.joined) {
+      this.attempt = 0;
+      this.refreshed = false;
+    }
     const progress = { applied: out.applied, total: out.total };
     if (out.upToDate) this.set('up-to-date', progress);
     else this.set(out.joined ? 'syncing' : 'connecting', progress);
@@ -145,7 +271,7 @@ class SyncConnection {
     }
   }
 
-  private fail(ws: WebSocket, error: { code: string; message: string }): void {
+  private fail(ws: WebSocket, error: Failure): void {
     this.lost(ws, error);
     try {
       ws.close(1000);
@@ -154,13 +280,20 @@ class SyncConnection {
     }
   }
 
-  private lost(ws: WebSocket, error: { code: string; message: string } | null): void {
+  private lost(ws: WebSocket, error: Failure | null): void {
     if (this.ws !== ws) return;
     this.ws = null;
     this.session?.free();
     this.session = null;
     if (this.stopped) return;
-    if (error && FATAL.has(error.code)) {
+    if (error?.code === 'UNAUTHORIZED' && this.options.tokenSource !== undefined && !this.refreshed) {
+      // Expired or revoked: ask the token function for a fresh one and reconnect at once.
+      this.refreshed = true;
+      this.connect();
+      return;
+    }
+    // A refused token stays refused whatever the frame says: retrying it would only hammer the server.
+    if (error && (error.code === 'UNAUTHORIZED' || !isRetryable(error))) {
       this.set('error', { error });
       return;
     }
@@ -178,25 +311,13 @@ class SyncConnection {
 
   /** The network came back: retry at once instead of waiting out the backoff. */
   online(): void {
-    if (this.state.status === 'offline' && !this.ws) {
-      clearTimeout(this.timer);
-      this.connect();
-    }
+    if (this.state.status === 'offline' && !this.ws && !this.fetching) this.connect();
   }
 
   /** Ends the sync; `publish: false` when the owner is closing and the next owner resumes it. */
   stop(publish = true): void {
     this.stopped = true;
-    clearTimeout(this.timer);
-    const ws = this.ws;
-    this.ws = null;
-    this.session?.free();
-    this.session = null;
-    try {
-      ws?.close(1000);
-    } catch {
-      // Already closed.
-    }
+    this.drop();
     if (publish) this.set('stopped', { applied: 0, total: 0 });
     else this.state = { status: 'stopped', applied: 0, total: 0 };
   }
@@ -209,6 +330,10 @@ export class SyncManager {
   private readonly onOnline = () => {
     for (const s of this.syncs.values()) s.online();
   };
+  /** Token requests waiting for a tab's answer, by request id. */
+  private readonly tokenRequests = new Map<string, (answer: { token?: string; error?: string }) => void>();
+  private readonly id = crypto.randomUUID();
+  private nextRequest = 0;
 
   constructor(
     name: string,
@@ -216,6 +341,10 @@ export class SyncManager {
     private readonly announce: (m: ChangeMessage) => void,
   ) {
     this.channel = new BroadcastChannel(syncChannelName(name));
+    this.channel.onmessage = (e: MessageEvent<SyncMessage>) => {
+      const m = e.data;
+      if (m.t === 'token') this.tokenRequests.get(m.req)?.(m);
+    };
     // Tabs whose sync ran in the previous owner start it again here.
     this.channel.postMessage({ t: 'restart' } satisfies SyncMessage);
     self.addEventListener('online', this.onOnline);
@@ -229,7 +358,7 @@ export class SyncManager {
     const key = syncKey(options.url, options.room);
     let s = this.syncs.get(key);
     if (!s) {
-      s = new SyncConnection(key, options, this.schedule, (k, st) => this.publish(k, st), this.announce);
+      s = new SyncConnection(key, options, this.schedule, (k, st) => this.publish(k, st), this.announce, (c, p) => this.fetchToken(c, p));
       this.syncs.set(key, s);
     }
     s.start(options);
@@ -254,6 +383,54 @@ export class SyncManager {
     });
   }
 
+  /**
+   * Asks a tab for a token for `conn`: the tab of `primary` (the handle whose options are in
+   * use), else any other tab that registered a function for the room. Tabs that are gone (their
+   * source lock is free) are forgotten.
+   */
+  private async fetchToken(conn: SyncConnection, primary: string): Promise<TokenResult> {
+    const candidates = [primary, ...conn.sources.filter((s) => s !== primary)];
+    for (const source of candidates) {
+      const answer = (await sourceAlive(source)) ? await this.askToken(conn.key, source) : 'gone';
+      if (answer !== 'gone') return answer;
+      const i = conn.sources.indexOf(source);
+      if (i >= 0) conn.sources.splice(i, 1);
+    }
+    return {
+      ok: false,
+      none: true,
+      message: `no token source is left for room "${conn.room}": every tab that passed a token function to db.sync() for it has closed or stopped its sync; call db.sync() again with a token`,
+    };
+  }
+
+  /** One token request to the tab of `source`; `'gone'` if that tab goes away before answering. */
+  private askToken(key: string, source: string): Promise<TokenResult | 'gone'> {
+    const req = `${this.id}:${++this.nextRequest}`;
+    return new Promise((resolve) => {
+      const watch = new AbortController();
+      const done = (r: TokenResult | 'gone') => {
+        if (!this.tokenRequests.delete(req)) return;
+        clearTimeout(timer);
+        watch.abort();
+        resolve(r);
+      };
+      const timer = setTimeout(
+        () => done({ ok: false, message: `the token function did not answer within ${TOKEN_TIMEOUT_MS / 1000} s` }),
+        TOKEN_TIMEOUT_MS,
+      );
+      this.tokenRequests.set(req, (m) =>
+        done(typeof m.token === 'string' ? { ok: true, token: m.token } : { ok: false, message: m.error ?? 'the token function failed' }),
+      );
+      // The lock comes free when the tab closes (or its handle stops) while its function runs.
+      navigator.locks
+        .request(tokenLockName(source), { signal: watch.signal }, () => done('gone'))
+        .catch(() => {
+          // Aborted: the tab answered.
+        });
+      this.channel.postMessage({ t: 'token?', key, source, req } satisfies SyncMessage);
+    });
+  }
+
   private publish(key: string, state: SyncState): void {
     this.channel.postMessage({ t: 'state', key, ...state } satisfies SyncMessage);
   }
@@ -265,6 +442,7 @@ export class SyncManager {
   close(): void {
     for (const s of this.syncs.values()) s.stop(false);
     this.syncs.clear();
+    for (const answer of [...this.tokenRequests.values()]) answer({ error: 'the database is closing' });
     self.removeEventListener('online', this.onOnline);
     this.channel.close();
   }
