@@ -35,6 +35,8 @@ const relay = (clients, rooms, periodMs, ramp) => [
   '--clients', clients, '--rooms', rooms, '--period-ms', periodMs,
   '--ramp-secs', ramp, '--warmup-secs', 5, '--duration-secs', 30,
 ];
+// Every simulated client connects from 127.0.0.1: no per-address cap.
+const COMMON = ['--spawn-arg=--max-connections-per-ip=0'];
 const SCENARIOS = [
   { id: 'relay-10', args: ['--scenario', 'relay', ...relay(10, 2, 500, 2)] },
   { id: 'relay-100', args: ['--scenario', 'relay', ...relay(100, 10, 2000, 5)] },
@@ -89,7 +91,7 @@ async function main() {
   let records = [];
   try {
     for (const s of selected) {
-      const args = [...(quick ? quicken(s.args) : s.args.map(String)),
+      const args = [...COMMON, ...(quick ? quicken(s.args) : s.args.map(String)),
         '--spawn', SERVER, '--schema', join(ROOT, 'schema'), '--out', rowsFile, '--out-detail', detailFile];
       log(`\nbench/server: ${s.id}: synqlite-loadtest ${args.join(' ')}`);
       const r = spawnSync(LOADTEST, args, { cwd: ROOT, stdio: 'inherit' });

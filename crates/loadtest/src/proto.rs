@@ -69,6 +69,8 @@ pub fn hello(room: &str, site: Site, schema: &Schema, token: Option<&str>) -> Ve
         room: room.to_owned(),
         site_id: site,
         schema: schema.0.clone(),
+        // Nothing written before joining (every run draws a new site id).
+        head: 0,
         cursors: Vec::new(),
         token: token.map(str::to_owned),
         chunk_size: sync::DEFAULT_CHUNK_SIZE,
