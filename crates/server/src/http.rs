@@ -197,12 +197,18 @@ async fn sync_ws(
     let live = state.live.clone();
     ws.max_message_size(max)
         .max_frame_size(max)
+        // Small buffers (they grow for a large message): an idle connection costs little.
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
         .on_failed_upgrade(move |e| tracing::debug!(%peer, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| async move {
             connection::run(socket, state, conn).await;
             drop(live);
         })
 }
+
+/// Initial read buffer, and the write buffer flushed once this full, of a WebSocket.
+const WS_BUFFER_BYTES: usize = 8 * 1024;
 
 const OPEN_WARNING: &str = "authentication is off: anyone who can reach this server can read \
                             and write every room (start it with --jwt-secret, --jwt-jwks or \

@@ -325,6 +325,11 @@ impl ServerSession {
         }
     }
 
+    /// Whether the join-time backlog was sent (and `CaughtUp` with it).
+    pub fn caught_up(&self) -> bool {
+        self.caught_up_sent
+    }
+
     /// Room changes up to here were sent to the client.
     pub fn sent(&self) -> Cursor {
         self.sent

@@ -283,6 +283,10 @@ impl Actor {
         if !m.session.acked() {
             return;
         }
+        if m.session.caught_up() && m.session.sent() >= self.head {
+            // Everything committed was handed out already: nothing to read.
+            return;
+        }
         match m.session.pump(&self.conn) {
             Ok(frames) => m.send(frames),
             Err(e) => self.drop_member(id, ServerError::Core(e)),
