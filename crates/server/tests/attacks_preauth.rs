@@ -400,7 +400,7 @@ async fn huge_and_dotted_tokens_are_refused_small_and_fast() {
             let code = raw.rd.until_closed(Duration::from_secs(20)).await;
             let took = t.elapsed();
             assert_eq!(code.as_deref(), Some("UNAUTHORIZED"), "{len}");
-            assert!(took < Duration::from_secs(3), "{len}: {took:?}");
+            assert!(took < Duration::from_secs(5), "{len}: {took:?}");
         }
     }
     assert!(bin.mem().hwm_kib < base.hwm_kib + 100 * MIB);
