@@ -372,12 +372,15 @@ pub fn hello_bytes(
     token: Option<String>,
     tweak: impl FnOnce(&mut Hello),
 ) -> Vec<u8> {
-    let mut cfg = ClientConfig::new(room);
-    cfg.token = token;
-    let bytes = ClientSession::new(cfg).hello(db).unwrap();
+    // Room and token are set after decoding: hostile ones are beyond what the decoder accepts.
+    let bytes = ClientSession::new(ClientConfig::new("r"))
+        .hello(db)
+        .unwrap();
     let Frame::Hello(mut h) = Frame::decode(&bytes).unwrap() else {
         unreachable!("a hello");
     };
+    h.room = room.to_owned();
+    h.token = token;
     tweak(&mut h);
     Frame::Hello(h).encode()
 }
