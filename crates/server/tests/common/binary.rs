@@ -159,6 +159,31 @@ impl Bin {
                 s
             }
         };
+        Bin::launch(dir, data, schema, args).await
+    }
+
+    /// The binary again over the folders of a stopped one.
+    pub async fn restart(stopped: Stopped, args: &[&str]) -> Bin {
+        Bin::launch(stopped._dir, stopped.data, stopped.schema, args).await
+    }
+
+    /// SIGKILL (a crash): the room files stay as the process left them.
+    pub async fn kill(mut self) -> Stopped {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Stopped {
+            data: self.data.clone(),
+            schema: self.schema.clone(),
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+            exited: false,
+            _dir: self.dir.take().unwrap(),
+        }
+    }
+
+    async fn launch(dir: tempfile::TempDir, data: PathBuf, schema: PathBuf, args: &[&str]) -> Bin {
         let mut last_err = String::new();
         // A port picked here may be taken by someone else before the server binds it: retry.
         for _ in 0..5 {
