@@ -41,6 +41,7 @@ const SCENARIOS = [
   { id: 'relay-10', args: ['--scenario', 'relay', ...relay(10, 2, 500, 2)] },
   { id: 'relay-100', args: ['--scenario', 'relay', ...relay(100, 10, 2000, 5)] },
   { id: 'relay-1000', args: ['--scenario', 'relay', ...relay(1000, 100, 2000, 10)] },
+  { id: 'relay-1000-1s', args: ['--scenario', 'relay', ...relay(1000, 100, 1000, 10)] },
   { id: 'relay-1000-slow', args: ['--scenario', 'relay', ...relay(1000, 100, 10000, 10)] },
   // Pings every 5 s instead of 30, so 40 s idle sees ~8 of them answered (a client that does not
   // answer is dropped after two).
@@ -48,7 +49,8 @@ const SCENARIOS = [
     '--spawn-arg=--ping-interval-secs=5'] },
   { id: 'joins-1000', args: ['--scenario', 'joins', '--clients', 1000, '--rooms', 100, '--ramp-secs', 10, '--seed-rows', 1000] },
   { id: 'burst-200', args: ['--scenario', 'burst', '--clients', 200, '--ramp-secs', 5] },
-  { id: 'hostile-1000', args: ['--scenario', 'hostile', ...relay(1000, 100, 2000, 10), '--hostile', 50] },
+  // Issue 11's pair: relay-1000-1s without, this one with 50 hostile connections.
+  { id: 'hostile-1000', args: ['--scenario', 'hostile', ...relay(1000, 100, 1000, 10), '--hostile', 50] },
 ];
 
 function quicken(args) {

@@ -2,7 +2,7 @@
 //!
 //! Every change is checked before anything is written: its table must be replicated here
 //! (exact name, then case-insensitive), its `cid` must be `'-1'` or a non-primary-key column,
-//! its packed key must unpack to as many values as the table has primary-key columns, its site
+//! its packed key must unpack to as many non-NULL values as the table has primary-key columns, its site
 //! id must be at most 16 bytes, and its versions (`db_version`, `col_version`, `cl`, `seq`)
 //! must lie in `0..=MAX_ACCEPTED_VERSION` (a version near the protocol's limit would raise this
 //! database's counters to where its next writes leave the range). Changes are then grouped by
@@ -96,6 +96,14 @@ impl Plan {
                             pk.len(),
                             info.name,
                             info.pks.len()
+                        )));
+                    }
+                    // Replicated tables have NOT NULL keys (crsql_as_crr refuses others).
+                    if pk.iter().any(|v| matches!(v, Value::Null)) {
+                        return Err(Error::InvalidChange(format!(
+                            "change {i}: its primary key holds a NULL; table {} has NOT NULL \
+                             primary-key columns",
+                            info.name
                         )));
                     }
                     let key = pack(&pk)?;
