@@ -129,7 +129,7 @@ enum SendError {
 
 /// What one read from the socket gave.
 enum Incoming {
-    Frame(Vec<u8>),
+    Frame(Bytes),
     /// A ping or pong (the WebSocket layer answers pings).
     Control,
     Closed,
@@ -144,7 +144,7 @@ impl Peer {
             Some(Ok(Message::Binary(b))) => {
                 self.frames_in += 1;
                 self.conn.touch();
-                Ok(Incoming::Frame(b.to_vec()))
+                Ok(Incoming::Frame(b))
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(Incoming::Control),
             Some(Ok(Message::Text(_))) => Err(ServerError::Core(CoreError::Protocol(

@@ -158,8 +158,9 @@ fn the_binary_shuts_down_gracefully_on_sigterm() {
             "--log-format",
             "json",
         ])
-        .stderr(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        // Logs go to stderr.
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -195,7 +196,7 @@ fn the_binary_shuts_down_gracefully_on_sigterm() {
     let mut out = String::new();
     use std::io::Read;
     child
-        .stdout
+        .stderr
         .take()
         .unwrap()
         .read_to_string(&mut out)
