@@ -19,6 +19,8 @@
 //! - Bad input (undecodable, truncated, oversized, text, unknown kind, other protocol version,
 //!   a frame the protocol does not allow here, invalid change rows) gets an error frame with
 //!   the stable code, then a close frame; nothing of a refused frame is written.
+//! - Logs: a client's own faults (refused joins, bad frames) are `info`, the server's are
+//!   `error`, so a flood of hostile connections does not flood a `warn` log.
 //! - A write that does not finish within the send timeout ends the connection (a peer that
 //!   stopped reading); so does a message that takes longer than the message timeout to arrive.
 
@@ -50,6 +52,9 @@ const CLOSE_TRY_AGAIN: u16 = 1013;
 
 /// How long the error and close frames of a failing connection may take to write.
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bytes a joined connection may send at once before the byte rate applies.
+const BYTE_BURST: f64 = 1024.0 * 1024.0;
 
 /// How long a join waits for a previous connection of the same site id to end.
 const SITE_IN_USE_RETRIES: u32 = 20;
@@ -328,7 +333,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, conn: Arc<Conn>) {
             if close_code(&e) == CLOSE_INTERNAL {
                 error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join failed");
             } else {
-                warn!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
+                info!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
             }
             peer.farewell(Some(frame), close_code(&e), e.code()).await;
             return;
@@ -374,7 +379,7 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, conn: Arc<Conn>) {
             } else if close_code(&e) == CLOSE_INTERNAL {
                 error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, frames_in, frames_out, rows_in, secs, "connection failed");
             } else {
-                warn!(peer = %addr, room = room_name, site, code = e.code(), error = %clip(&e.to_string()), frames_in, frames_out, rows_in, secs, "connection ended by an error");
+                info!(peer = %addr, room = room_name, site, code = e.code(), error = %clip(&e.to_string()), frames_in, frames_out, rows_in, secs, "connection ended by an error");
             }
             peer.fail(&e).await;
         }
@@ -496,7 +501,8 @@ async fn relay(
 ) -> Result<(), Ending> {
     let limits = &state.limits;
     let mut frames = TokenBucket::new(limits.frames_per_sec, limits.frame_burst);
-    let mut bytes_bucket = TokenBucket::new(limits.bytes_per_sec, limits.max_frame_bytes as f64);
+    // Bytes are paced where they are read (a large message arrives at the byte rate).
+    peer.conn.meter.limit_rate(limits.bytes_per_sec, BYTE_BURST);
     let mut upload: Option<(UploadFuture<'_>, usize)> = None;
     let mut ping = state.ping_interval.map(|every| {
         let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -532,7 +538,7 @@ async fn relay(
                 return e.into();
             }
         }
-        let ready_at = frames.ready_at().max(bytes_bucket.ready_at());
+        let ready_at = frames.ready_at();
         let can_read = upload.is_none()
             && link.out.is_empty()
             && link.pending_self.is_empty()
@@ -592,7 +598,6 @@ async fn relay(
                 meter.consumed();
                 message_deadline = None;
                 frames.take(1.0);
-                bytes_bucket.take(bytes.len() as f64);
                 debug!(peer = %peer.conn.addr, room = link.room.name, bytes = bytes.len(), "frame in");
                 match on_frame(link, state, &bytes)? {
                     Step::Nothing => {}

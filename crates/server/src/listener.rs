@@ -6,7 +6,8 @@
 //!   room; when every connection is busy, or at the per-address cap, the newcomer gets a `503`
 //!   and is closed.
 //! - **Timeouts**: the request headers must arrive within `header_timeout` (slowloris).
-//! - **Metering** ([`Meter`]): every byte read from the socket is counted. Reading stops (the
+//! - **Metering** ([`Meter`]): every byte read from the socket is counted, and once a client
+//!   joined it is read at its byte rate (a large message arrives at that pace). Reading stops (the
 //!   socket is simply not read any more) once a connection has used its *budget*: before its
 //!   Hello is accepted a connection may send [`PRE_AUTH_READ_BYTES`], so a peer that was not
 //!   authenticated can never make the server hold more than that for it, whatever frame size it
@@ -40,6 +41,9 @@ pub struct Meter {
     /// Notified when bytes arrive after a complete message (a new message has begun).
     pub partial: Notify,
     budget: AtomicU64,
+    /// Bytes a second the socket is read at (`f64` bits; 0: no limit) and the burst.
+    rate: AtomicU64,
+    burst: AtomicU64,
     exhausted: AtomicBool,
     /// Woken when the budget is used up.
     pub over: Notify,
@@ -53,6 +57,8 @@ impl Meter {
             consumed: AtomicU64::new(0),
             partial: Notify::new(),
             budget: AtomicU64::new(PRE_AUTH_READ_BYTES),
+            rate: AtomicU64::new(0),
+            burst: AtomicU64::new(0),
             exhausted: AtomicBool::new(false),
             over: Notify::new(),
             waker: Mutex::new(None),
@@ -79,6 +85,14 @@ impl Meter {
         self.exhausted.load(Ordering::Acquire)
     }
 
+    /// Reads the socket at most `bytes_per_sec` on average, `burst` at once (0: no limit).
+    pub fn limit_rate(&self, bytes_per_sec: f64, burst: f64) {
+        self.burst
+            .store(burst.max(1.0).to_bits(), Ordering::Release);
+        self.rate
+            .store(bytes_per_sec.max(0.0).to_bits(), Ordering::Release);
+    }
+
     /// Allows `more` bytes beyond what was read so far (`u64::MAX`: no limit).
     pub fn allow(&self, more: u64) {
         self.budget
@@ -91,10 +105,45 @@ impl Meter {
     }
 }
 
-/// A TCP stream whose reads are counted by a [`Meter`].
+/// A TCP stream whose reads are counted (and paced) by a [`Meter`].
 pub struct Metered {
     inner: TcpStream,
     meter: Arc<Meter>,
+    /// Token bucket of the byte rate: tokens, and when they were counted.
+    tokens: f64,
+    at: tokio::time::Instant,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Metered {
+    /// Bytes the rate allows now (`None`: no limit); Pending (with a timer set) when none.
+    fn allowance(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
+        let rate = f64::from_bits(self.meter.rate.load(Ordering::Acquire));
+        if rate <= 0.0 {
+            return Poll::Ready(None);
+        }
+        let burst = f64::from_bits(self.meter.burst.load(Ordering::Acquire));
+        loop {
+            let now = tokio::time::Instant::now();
+            let dt = now.saturating_duration_since(self.at).as_secs_f64();
+            self.tokens = (self.tokens + dt * rate).min(burst);
+            self.at = now;
+            if self.tokens >= 1.0 {
+                self.pause = None;
+                return Poll::Ready(Some(self.tokens as usize));
+            }
+            let until = now + std::time::Duration::from_secs_f64((1.0 - self.tokens) / rate);
+            let pause = self
+                .pause
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+            if pause.deadline() != until {
+                pause.as_mut().reset(until);
+            }
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
 }
 
 impl AsyncRead for Metered {
@@ -121,9 +170,14 @@ impl AsyncRead for Metered {
             }
             return Poll::Pending;
         }
+        let allowed = match self.allowance(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(a) => a.unwrap_or(usize::MAX),
+        };
         let want = usize::try_from(left)
             .unwrap_or(usize::MAX)
-            .min(buf.remaining());
+            .min(buf.remaining())
+            .min(allowed.max(1));
         let mut limited = buf.take(want);
         let r = Pin::new(&mut self.inner).poll_read(cx, &mut limited);
         let n = limited.filled().len();
@@ -131,6 +185,7 @@ impl AsyncRead for Metered {
             // SAFETY: `limited` wrote (and initialized) `n` bytes into `buf`'s unfilled part.
             unsafe { buf.assume_init(n) };
             buf.advance(n);
+            self.tokens -= n as f64;
             let before = meter.read.fetch_add(n as u64, Ordering::AcqRel);
             if before == meter.consumed.load(Ordering::Acquire) {
                 meter.partial.notify_one();
@@ -338,6 +393,9 @@ pub async fn accept_loop(
         let io = TokioIo::new(Metered {
             inner: stream,
             meter: conn.meter.clone(),
+            tokens: 0.0,
+            at: tokio::time::Instant::now(),
+            pause: None,
         });
         let app = app.clone();
         let mut conn_stop = stop.clone();

@@ -534,3 +534,33 @@ async fn cheap_spam_is_read_at_the_rate_limit_and_writes_nothing() {
     assert!(crdt::peer_cursor(&room, &a_site).unwrap().is_some());
     assert_eq!(count(&room, "items"), 6);
 }
+
+/// Attack 8, bytes: a joined client sends the largest message allowed, a connection at a time:
+/// the server reads it at the connection's byte rate (`--bytes-per-sec`, after a 1 MiB burst),
+/// so reconnecting with a fresh 15 MiB message cannot make it read hundreds of MB a second.
+///
+/// Before the fix each new connection's first message was read at full speed (the byte budget
+/// only slowed the message after it): 50 reconnecting connections made the server read
+/// ~600 MB/s of garbage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_is_read_at_the_byte_rate() {
+    let bin = Bin::start(&["--bytes-per-sec", "1048576"]).await;
+    let db = client_db(&bin.schema);
+    let mut raw = Raw::connect(bin.addr, &[]).await.unwrap();
+    raw.join(&hello_bytes(&db, "paced", None, |_| {})).await;
+    let mut next = xorshift();
+    let garbage: Vec<u8> = (0..4 << 20).map(|_| next() as u8).collect();
+    let t = Instant::now();
+    raw.send(&garbage).await.unwrap();
+    // The refusal (the bytes are no frame) comes once the whole message was read: 4 MiB at
+    // 1 MiB/s after a 1 MiB burst takes about 3 s.
+    let code = loop {
+        let f = raw.rd.binary(WAIT).await.expect("an error frame");
+        if let Ok(Frame::Error(e)) = Frame::decode(&f) {
+            break e.code;
+        }
+    };
+    let took = t.elapsed();
+    assert_eq!(code, "PROTOCOL_ERROR");
+    assert!(took >= Duration::from_millis(2_500), "read in {took:?}");
+}
