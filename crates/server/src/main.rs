@@ -6,7 +6,8 @@
 //!   [limits: see `--help`]`: run the sync server (WebSocket at `/sync`) until SIGINT or
 //!   SIGTERM, then shut down gracefully and exit 0;
 //! - `token --room R --secret S [--ttl-secs N]`: print an HMAC room token;
-//! - `seed --data D --schema S --room R --rows N [--table T]`: add generated rows to a room;
+//! - `seed --data D --schema S --room R --rows N [--table T]`: add generated rows to a room
+//!   (with the server stopped);
 //! - `migrate new <name> [--dir schema]`: create `<dir>/<unix-ts>_<name>.sql`;
 //! - `migrate check [--dir schema]`: check names, order and idempotence of `<dir>/*.sql`.
 //!
@@ -148,7 +149,8 @@ enum Command {
         #[arg(long, default_value_t = 86_400)]
         ttl_secs: u64,
     },
-    /// Add generated rows to a room's table (offline; the server may be stopped).
+    /// Add generated rows to a room's table, offline: a running server holds its room files
+    /// exclusively (use its `--dev` seed endpoint instead).
     Seed {
         /// Folder of the room databases.
         #[arg(long, default_value = "data")]
