@@ -57,6 +57,14 @@ fn joined() -> (Connection, Connection, ServerSession, Vec<Vec<u8>>) {
     (room, client, server, ups)
 }
 
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
 fn room_state(room: &Connection) -> (i64, i64) {
     let n: i64 = room
         .query_row("SELECT count(*) FROM items__crsql_clock", [], |r| r.get(0))
@@ -109,12 +117,7 @@ fn handle_one(
 fn mutated_frames_never_break_the_room() {
     let (room, client, server, frames) = joined();
     let server = std::cell::RefCell::new(server);
-    let site = crdt::site_id(&client).unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner();
     let strategy = (
         0..frames.len(),
         prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
@@ -156,7 +159,6 @@ fn mutated_frames_never_break_the_room() {
     .0;
     let out = fresh.handle(&room, &frames[0]);
     assert!(out.is_ok(), "{out:?}");
-    let _ = site;
 }
 
 fn version() -> impl Strategy<Value = i64> {
@@ -185,11 +187,7 @@ fn arbitrary_rows_never_break_the_room() {
     let (room, client, server, _) = joined();
     let server = std::cell::RefCell::new(server);
     let site = crdt::site_id(&client).unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner();
     let row = (
         prop_oneof![Just("items".to_owned()), ".{0,6}"],
         prop_oneof![

@@ -36,7 +36,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use synqlite_core::sync::{schema_rejection, Changes, ErrorFrame, Frame, Hello};
+use synqlite_core::sync::{check_own_rows, schema_rejection, Changes, ErrorFrame, Frame, Hello};
 use synqlite_core::Error as CoreError;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -465,16 +465,8 @@ fn on_frame<'r>(link: &mut Link<'r>, state: &AppState, bytes: &[u8]) -> Result<S
 
 /// The rows of an upload must be the client's own, and pass the app's filter.
 fn check_upload(link: &Link<'_>, state: &AppState, c: &Changes) -> Result<(), Ending> {
+    check_own_rows(&link.site, c).map_err(|e| Ending::Error(ServerError::Core(e)))?;
     for (i, row) in c.rows.iter().enumerate() {
-        if row.site_id[..] != link.site[..] {
-            return Err(Ending::Error(ServerError::Core(CoreError::InvalidChange(
-                format!(
-                    "change {i}: a client uploads only its own changes (site id {}), this row \
-                     carries another site id",
-                    hex(&link.site)
-                ),
-            ))));
-        }
         if let Err(why) = state.filter.check(&link.room.name, &link.access.grant, row) {
             return Err(Ending::Error(ServerError::Forbidden(clip(&format!(
                 "change {i} ({}.{}): {why}",

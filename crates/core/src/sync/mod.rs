@@ -53,7 +53,9 @@ pub use frame::{
     MAGIC, MAX_ERROR_CODE_BYTES, MAX_ERROR_DETAILS, MAX_ERROR_MESSAGE_BYTES, MAX_HELLO_BYTES,
     MAX_HELLO_CURSORS, MAX_NAME_BYTES, MAX_ROWS_PER_FRAME, MAX_TOKEN_BYTES, PROTOCOL_VERSION,
 };
-pub use server::{schema_rejection, Rejection, ServerOptions, ServerOutput, ServerSession, Upload};
+pub use server::{
+    check_own_rows, schema_rejection, Rejection, ServerOptions, ServerOutput, ServerSession, Upload,
+};
 
 use crate::error::Result;
 use crate::schema::{migration_timestamp, schema_info};

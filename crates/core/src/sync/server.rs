@@ -190,16 +190,7 @@ impl ServerSession {
     /// (a client never speaks for another site id). Version ranges and the rows themselves are
     /// checked by the merge, before it writes anything.
     pub fn check_upload(&self, changes: &Changes) -> Result<()> {
-        for (i, c) in changes.rows.iter().enumerate() {
-            if &c.site_id[..] != self.client_site.as_slice() {
-                return Err(Error::InvalidChange(format!(
-                    "change {i}: a client uploads only its own changes (site id {}), this row \
-                     carries another site id",
-                    hex(&self.client_site)
-                )));
-            }
-        }
-        Ok(())
+        check_own_rows(&self.client_site, changes)
     }
 
     /// Applies an uploaded chunk in the caller's transaction (run [`Self::check_upload`]
@@ -354,6 +345,21 @@ impl ServerSession {
     pub fn blocked(&self) -> bool {
         self.in_flight >= self.window
     }
+}
+
+/// Refuses (`INVALID_CHANGE`) an uploaded chunk holding a row of another site than `site`, the
+/// uploading client's: a client never speaks for another site id.
+pub fn check_own_rows(site: &[u8; 16], changes: &Changes) -> Result<()> {
+    for (i, c) in changes.rows.iter().enumerate() {
+        if c.site_id[..] != site[..] {
+            return Err(Error::InvalidChange(format!(
+                "change {i}: a client uploads only its own changes (site id {}), this row \
+                 carries another site id",
+                hex(site)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn hex(b: &[u8]) -> String {

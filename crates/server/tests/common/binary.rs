@@ -172,13 +172,18 @@ impl Bin {
         let mut child = self.child.take().unwrap();
         let _ = child.kill();
         let _ = child.wait();
+        self.stopped(false).await
+    }
+
+    /// What is left of the exited process (after its output pipes drained).
+    async fn stopped(mut self, exited: bool) -> Stopped {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Stopped {
             data: self.data.clone(),
             schema: self.schema.clone(),
             stdout: self.stdout(),
             stderr: self.stderr(),
-            exited: false,
+            exited,
             _dir: self.dir.take().unwrap(),
         }
     }
@@ -365,16 +370,7 @@ impl Bin {
             let _ = child.kill();
         }
         let _ = child.wait();
-        // Let the stderr thread drain the pipe.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        Stopped {
-            data: self.data.clone(),
-            schema: self.schema.clone(),
-            stdout: self.stdout(),
-            stderr: self.stderr(),
-            exited,
-            _dir: self.dir.take().unwrap(),
-        }
+        self.stopped(exited).await
     }
 }
 
