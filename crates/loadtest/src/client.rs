@@ -142,6 +142,42 @@ pub async fn connect(url: &str) -> Result<Ws, String> {
     Ok(ws)
 }
 
+/// A TCP connection to `addr` from the local address `from` (another host, as the server sees
+/// it; unspecified: the default).
+pub async fn tcp_from(
+    addr: std::net::SocketAddr,
+    from: std::net::IpAddr,
+) -> Result<tokio::net::TcpStream, String> {
+    let socket = match from {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(|e| e.to_string())?;
+    socket
+        .bind(std::net::SocketAddr::new(from, 0))
+        .map_err(|e| format!("bind {from}: {e}"))?;
+    let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+/// Connects to `url` at `addr` from the local address `from` ([`tcp_from`]).
+pub async fn connect_from(
+    url: &str,
+    addr: std::net::SocketAddr,
+    from: std::net::IpAddr,
+) -> Result<Ws, String> {
+    let tcp = tcp_from(addr, from).await?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        url,
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+        Some(WebSocketConfig::default()),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(ws)
+}
+
 /// Who one client is and when it starts.
 #[derive(Debug, Clone, Copy)]
 pub struct Member {

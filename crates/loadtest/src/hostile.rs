@@ -3,14 +3,16 @@
 //! limit) ends a connection, until the run stops; so every misbehaviour keeps a constant share
 //! of the hostile connections (a slowloris holds its connection for 40 s, a garbage frame is
 //! closed at once and sent again). They run on a thread and runtime of their own so they cannot starve the honest
-//! clients' runtime (they still compete with everything for the CPU).
+//! clients' runtime (they still compete with everything for the CPU). Against a loopback server
+//! each connects from an address of its own (`127.1.x.y`), as attackers on other hosts would,
+//! so the server's per-address defences see them apart from the honest clients.
 
-use crate::client::connect;
+use crate::client::{connect_from, tcp_from};
 use crate::proto::{self, Incoming, Schema};
 use crate::sys::Rng;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,6 +77,24 @@ pub struct Target {
     pub frame_bytes: usize,
 }
 
+impl Target {
+    /// The local address hostile connection `i` connects from: its own `127.1.x.y` when the
+    /// server is on IPv4 loopback, else the default.
+    fn source(&self, i: usize) -> IpAddr {
+        match self.addr.ip() {
+            IpAddr::V4(v4) if v4.is_loopback() => {
+                IpAddr::V4(Ipv4Addr::new(127, 1, (i / 250) as u8, 1 + (i % 250) as u8))
+            }
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
+    async fn connect(&self, i: usize) -> Result<crate::client::Ws, String> {
+        connect_from(&self.url, self.addr, self.source(i)).await
+    }
+}
+
 enum End {
     /// The server closed it; the error code it sent, if any.
     Server(Option<String>),
@@ -100,7 +120,7 @@ pub async fn run(target: Arc<Target>, k: usize, stop: watch::Receiver<bool>) -> 
                 let name = MODES[mode];
                 let mut sent = 0u64;
                 let end = tokio::select! {
-                    e = one(&target, name, room, &big, &mut rng, &mut sent) => e,
+                    e = one(&target, i, name, room, &big, &mut rng, &mut sent) => e,
                     _ = async { let _ = stop.wait_for(|s| *s).await; } => End::Us,
                 };
                 {
@@ -155,8 +175,13 @@ async fn until_closed(ws: &mut crate::client::Ws, wait: Duration) -> End {
 }
 
 /// Joins `room` properly (Hello, then waits for Welcome).
-async fn join(target: &Target, room: usize, rng: &mut Rng) -> Result<crate::client::Ws, End> {
-    let mut ws = connect(&target.url).await.map_err(|_| End::NoConnect)?;
+async fn join(
+    target: &Target,
+    i: usize,
+    room: usize,
+    rng: &mut Rng,
+) -> Result<crate::client::Ws, End> {
+    let mut ws = target.connect(i).await.map_err(|_| End::NoConnect)?;
     let hello = proto::hello(
         &target.rooms[room],
         rng.site(),
@@ -190,6 +215,7 @@ async fn send_then_wait(ws: &mut crate::client::Ws, msg: Message) -> End {
 /// One hostile connection.
 async fn one(
     target: &Target,
+    i: usize,
     mode: &str,
     room: usize,
     big: &Bytes,
@@ -197,14 +223,14 @@ async fn one(
     sent: &mut u64,
 ) -> End {
     match mode {
-        "slowloris" => return slowloris(target.addr).await,
+        "slowloris" => return slowloris(target.addr, target.source(i)).await,
         "garbage-first-frame"
         | "truncated-hello"
         | "wrong-schema-hello"
         | "invalid-room-hello"
         | "text-first"
         | "silent-no-hello" => {
-            let Ok(mut ws) = connect(&target.url).await else {
+            let Ok(mut ws) = target.connect(i).await else {
                 return End::NoConnect;
             };
             let msg = match mode {
@@ -227,7 +253,7 @@ async fn one(
         }
         _ => {}
     }
-    let mut ws = match join(target, room, rng).await {
+    let mut ws = match join(target, i, room, rng).await {
         Ok(ws) => ws,
         Err(e) => return e,
     };
@@ -290,8 +316,8 @@ async fn one(
 
 /// Opens a TCP connection and sends an HTTP upgrade request one byte per second, never
 /// finishing the header; `End::Server` if the server closes it.
-async fn slowloris(addr: SocketAddr) -> End {
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+async fn slowloris(addr: SocketAddr, from: IpAddr) -> End {
+    let Ok(mut s) = tcp_from(addr, from).await else {
         return End::NoConnect;
     };
     let req = format!(

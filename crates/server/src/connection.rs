@@ -87,6 +87,15 @@ fn close_code(err: &ServerError) -> u16 {
     }
 }
 
+/// Whether `err` is the client's fault (a bad frame, a refused Hello, a timeout), which counts
+/// against its address ([`crate::penalty`]); not the server's own trouble or refusals.
+fn client_fault(err: &ServerError) -> bool {
+    matches!(
+        close_code(err),
+        CLOSE_PROTOCOL | CLOSE_POLICY | CLOSE_TOO_BIG
+    )
+}
+
 /// The error frame telling the client about `err`.
 pub(crate) fn error_frame(err: &ServerError) -> Vec<u8> {
     Frame::Error(ErrorFrame {
@@ -299,6 +308,9 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, conn: Arc<Conn>) {
         Ok(None) => return,
         Err(e) => {
             info!(peer = %addr, code = e.code(), error = %clip(&e.to_string()), "no valid hello");
+            if client_fault(&e) {
+                peer.conn.fault();
+            }
             peer.fail(&e).await;
             return;
         }
@@ -334,6 +346,9 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, conn: Arc<Conn>) {
                 error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join failed");
             } else {
                 info!(peer = %addr, room = room_name, site, code = e.code(), error = %e, "join refused");
+                if client_fault(&e) {
+                    peer.conn.fault();
+                }
             }
             peer.farewell(Some(frame), close_code(&e), e.code()).await;
             return;
@@ -380,6 +395,9 @@ pub async fn run(socket: WebSocket, state: Arc<AppState>, conn: Arc<Conn>) {
                 error!(peer = %addr, room = room_name, site, code = e.code(), error = %e, frames_in, frames_out, rows_in, secs, "connection failed");
             } else {
                 info!(peer = %addr, room = room_name, site, code = e.code(), error = %clip(&e.to_string()), frames_in, frames_out, rows_in, secs, "connection ended by an error");
+                if client_fault(&e) {
+                    peer.conn.fault();
+                }
             }
             peer.fail(&e).await;
         }

@@ -6,7 +6,8 @@
 //!   before the upgrade. Clients that send no `Origin` (native ones) are not browsers and are
 //!   let through to the token check.
 //! - `/healthz` answers `200` with JSON: `{"status":"ok","auth":"tokens"|"off",
-//!   "connections":n,"rooms":n}` plus a `warning` when every room is open to anyone.
+//!   "connections":n,"banned":n,"rooms":n}` (`banned`: addresses refused for repeated faults)
+//!   plus a `warning` when every room is open to anyone.
 //! - The `--dev` endpoints need the same tokens as `/sync` when tokens are required
 //!   (`Authorization: Bearer <token>`), and their CORS allows only the allowed origins.
 //!
@@ -32,7 +33,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use synqlite_core::sync::{SchemaId, ServerOptions};
 use tokio::net::TcpListener;
@@ -220,6 +221,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
         "status": "ok",
         "auth": if open { "off" } else { "tokens" },
         "connections": listener::count(&state.connections),
+        "banned": listener::banned(&state.connections),
         "rooms": state.rooms.open_count(),
     });
     if open {
@@ -287,7 +289,7 @@ pub async fn serve(
     )?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (live_tx, mut live_rx) = mpsc::channel::<()>(1);
-    let connections = Connections::default();
+    let connections: Connections = Arc::new(Mutex::new(listener::Table::new(&config.limits)));
     let open = config.auth.is_open();
     let state = Arc::new(AppState {
         rooms: rooms.clone(),

@@ -8,7 +8,8 @@
 //! - Modules: [`rooms`] (one SQLite file per room served by its own thread: group commit,
 //!   fan-out from memory, idle rooms closed), [`connection`] (one WebSocket: hello, auth, join,
 //!   relay, rate limits, liveness), [`listener`] (accept loop, connection caps, byte metering,
-//!   header timeout), [`limits`] (every cap and its default), [`auth`] (the [`Authenticator`]
+//!   header timeout), [`penalty`] (bans of addresses that keep failing), [`limits`] (every cap
+//!   and its default), [`auth`] (the [`Authenticator`]
 //!   hook and its [`Grant`]s, HMAC room tokens, JWTs with a shared secret or a JWKS, the
 //!   [`ChangeFilter`] hook), [`http`] (routes, origin checks,
 //!   [`Config`], graceful shutdown), [`dev`] (seed/rows/stats), [`error`] (stable codes), and
@@ -35,6 +36,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod migrate;
+pub mod penalty;
 pub mod rooms;
 
 pub use auth::{

@@ -8,6 +8,8 @@
 //!   connection idle the longest is closed with `SERVER_BUSY` to make room (clients retry with
 //!   backoff), and when none is idle the newcomer is refused with `503`.
 //! - Open rooms are capped; idle rooms are closed first.
+//! - An address whose connections keep ending in faults is refused for a while
+//!   ([`crate::penalty`]): `ban_after_faults` faults in a minute ban it for `ban`, doubling.
 //! - A joined connection may send `frames_per_sec` frames a second (bursts of `frame_burst`)
 //!   and `bytes_per_sec` bytes (bursts of `max_frame_bytes`): beyond that it is simply read more
 //!   slowly ([`TokenBucket`]), which costs nobody but itself. A message that arrives in pieces
@@ -43,6 +45,11 @@ pub struct Limits {
     pub frame_burst: f64,
     /// Bytes a joined connection may send per second on average.
     pub bytes_per_sec: f64,
+    /// Faults (bad frames, refused Hellos, timeouts) from one address within a minute that
+    /// ban it (0: never).
+    pub ban_after_faults: u32,
+    /// The first ban's length; each further ban doubles it (up to 15 minutes).
+    pub ban: Duration,
 }
 
 impl Default for Limits {
@@ -58,6 +65,8 @@ impl Default for Limits {
             frames_per_sec: 100.0,
             frame_burst: 200.0,
             bytes_per_sec: 8.0 * 1024.0 * 1024.0,
+            ban_after_faults: 20,
+            ban: Duration::from_secs(10),
         }
     }
 }

@@ -6,6 +6,10 @@
 //!   room; when every connection is busy, or at the per-address cap, the newcomer gets a `503`
 //!   and is closed.
 //! - **Timeouts**: the request headers must arrive within `header_timeout` (slowloris).
+//! - **Penalties** ([`crate::penalty`]): a connection that ends in a fault (a malformed
+//!   request, a header timeout, or what the WebSocket handler reports with [`Conn::fault`])
+//!   counts against its address; a banned address's connections get a `429` written straight
+//!   to the socket and are closed, before any parsing or task.
 //! - **Metering** ([`Meter`]): every byte read from the socket is counted, and once a client
 //!   joined it is read at its byte rate (a large message arrives at that pace). Reading stops (the
 //!   socket is simply not read any more) once a connection has used its *budget*: before its
@@ -15,6 +19,7 @@
 //!   the connection when a message is arriving too slowly.
 
 use crate::limits::{Limits, PRE_AUTH_READ_BYTES};
+use crate::penalty::Penalties;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -246,6 +251,17 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Counts a fault (a bad frame, a refused Hello, a timeout) against the peer's address;
+    /// enough of them ban it ([`crate::penalty`]).
+    pub fn fault(&self) {
+        let ban = lock(&self.table)
+            .penalties
+            .fault(self.addr.ip(), Instant::now());
+        if let Some(ban) = ban {
+            tracing::warn!(peer = %self.addr.ip(), secs = ban.as_secs(), "address banned after repeated faults");
+        }
+    }
+
     /// Records activity (a frame in or out).
     pub fn touch(&self) {
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -268,12 +284,26 @@ impl Drop for Conn {
     }
 }
 
-/// The live connections' activity, by id, and their count per address.
-#[derive(Debug, Default)]
+/// The live connections' activity, by id, their count per address, and the addresses'
+/// penalties.
+#[derive(Debug)]
 pub struct Table {
     conns: HashMap<u64, Arc<Activity>>,
     per_ip: HashMap<IpAddr, usize>,
+    penalties: Penalties,
     next: u64,
+}
+
+impl Table {
+    /// No connections yet; penalties as `limits` says.
+    pub fn new(limits: &Limits) -> Table {
+        Table {
+            conns: HashMap::new(),
+            per_ip: HashMap::new(),
+            penalties: Penalties::new(limits.ban_after_faults, limits.ban),
+            next: 0,
+        }
+    }
 }
 
 /// Live connections, shared by the accept loop, the connections and `/healthz`.
@@ -288,19 +318,35 @@ pub fn count(t: &Connections) -> usize {
     lock(t).conns.len()
 }
 
+/// Number of addresses banned now.
+pub fn banned(t: &Connections) -> usize {
+    lock(t).penalties.banned_count(Instant::now())
+}
+
+/// Why a connection is not let in.
+enum Refusal {
+    /// Answered `503 SERVER_BUSY`.
+    Busy(&'static str),
+    /// The address is banned for this long: answered `429`.
+    Banned(std::time::Duration),
+}
+
 /// Takes a place for a connection from `addr`, or says why not (`Err(reason)`).
 fn admit(
     table: &Connections,
     addr: SocketAddr,
     limits: &Limits,
     epoch: Instant,
-) -> Result<Arc<Conn>, &'static str> {
+) -> Result<Arc<Conn>, Refusal> {
     let mut t = lock(table);
     let ip = addr.ip();
+    if let Some(left) = t.penalties.banned(ip, Instant::now()) {
+        return Err(Refusal::Banned(left));
+    }
     if limits.max_connections_per_ip > 0
         && t.per_ip.get(&ip).copied().unwrap_or(0) >= limits.max_connections_per_ip
     {
-        return Err("too many connections from this address");
+        return Err(Refusal::Busy("too many connections from this address"));
     }
     if t.conns.len() >= limits.max_connections.max(1) {
         // Make room: the connection idle the longest goes, unless everyone was active in the
@@ -317,7 +363,7 @@ fn admit(
                 // Not chosen again before it is gone.
                 c.last_active.store(u64::MAX, Ordering::Relaxed);
             }
-            None => return Err("the server is at its connection cap"),
+            None => return Err(Refusal::Busy("the server is at its connection cap")),
         }
     }
     let activity = Arc::new(Activity {
@@ -339,6 +385,20 @@ fn admit(
     });
     conn.touch();
     Ok(conn)
+}
+
+/// Answers a banned address without a task: one non-blocking write of a `429` into the fresh
+/// socket's empty send buffer, then the socket is closed (what the peer already sent is not
+/// read).
+fn refuse_banned(stream: TcpStream, left: std::time::Duration) {
+    let body = r#"{"code":"RATE_LIMITED","message":"too many faulty connections from this address; retry later"}"#;
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        left.as_secs().max(1),
+        body.len()
+    );
+    let _ = stream.try_write(response.as_bytes());
 }
 
 async fn refuse(mut stream: TcpStream, why: &str) {
@@ -384,7 +444,11 @@ pub async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let conn = match admit(&table, addr, &limits, epoch) {
             Ok(x) => x,
-            Err(why) => {
+            Err(Refusal::Banned(left)) => {
+                refuse_banned(stream, left);
+                continue;
+            }
+            Err(Refusal::Busy(why)) => {
                 tracing::debug!(peer = %addr, why, "connection refused");
                 tokio::spawn(refuse(stream, why));
                 continue;
@@ -402,6 +466,7 @@ pub async fn accept_loop(
         let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let ctx = conn;
+            let faults = ctx.clone();
             let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
                 // Each plain request may bring its own headers' worth of bytes; the WebSocket
                 // handler keeps the budget until the Hello is accepted.
@@ -420,6 +485,10 @@ pub async fn accept_loop(
                 r = &mut served => {
                     if let Err(e) = r {
                         tracing::debug!(peer = %addr, error = %e, "connection ended");
+                        // A malformed request or headers too slow: the peer's fault.
+                        if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
+                            faults.fault();
+                        }
                     }
                 }
                 _ = async { let _ = conn_stop.wait_for(|s| *s).await; } => {

@@ -86,6 +86,14 @@ struct ServeArgs {
     /// Connections open at once from one IP address (0: no cap).
     #[arg(long, default_value_t = Limits::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// Faults (bad frames, refused Hellos, timeouts) from one address within a minute that get
+    /// it refused for a while (0: never).
+    #[arg(long, default_value_t = Limits::default().ban_after_faults)]
+    ban_after: u32,
+    /// Seconds the first such ban lasts; each further ban of the address doubles it (up to 15
+    /// minutes).
+    #[arg(long, default_value_t = Limits::default().ban.as_secs())]
+    ban_secs: u64,
     /// Rooms open at once; idle rooms are closed to make room.
     #[arg(long, default_value_t = Limits::default().max_rooms_open)]
     max_rooms_open: usize,
@@ -309,6 +317,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     config.limits = Limits {
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
+        ban_after_faults: args.ban_after,
+        ban: Duration::from_secs(args.ban_secs.max(1)),
         max_rooms_open: args.max_rooms_open,
         max_frame_bytes: args.max_frame_bytes,
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
