@@ -35,18 +35,18 @@ before(async () => {
       SELECT crsql_as_crr('probe')`;
     window.DUMP = `SELECT id, typeof(v) AS tv, CASE typeof(v) WHEN 'integer' THEN CAST(v AS TEXT) ELSE v END AS v,
       typeof(r) AS tr, r FROM probe ORDER BY id`;
-    /** A fresh crsqlite-wasm database with the probe table: { id, site }. */
+    /** A fresh crsqlite-wasm database with the probe table: { id }. */
     window.vlcnProbe = async () => {
-      const { id, siteId } = await vlcn('open');
+      const { id } = await vlcn('open');
       await vlcn('exec', { id, sql: PROBE });
-      return { id, site: siteId };
+      return { id };
     };
     window.synqliteProbe = async (name) => {
       const db = await synqlite.openDatabase({ name: `${name}-${Math.random().toString(36).slice(2)}`, storage: 'memory' });
       await db.exec(PROBE);
       return db;
     };
-    window.vlcnDump = async (id) => (await vlcn('query', { id, sql: DUMP })).map(([i, tv, v, tr, r]) => [i, tv, v, tr, r]);
+    window.vlcnDump = (id) => vlcn('query', { id, sql: DUMP });
     window.synqliteDump = async (db) => (await db.query(DUMP)).map((o) => [o.id, o.tv, o.v, o.tr, o.r]);
     /** Canonical change rows (typed; without db_version and seq). */
     window.canon = (rows) => rows.map((c) => `${c[0]}|${hex(c[1])}|${c[2]}|${mixed.valKey(c[3])}|${c[4]}|${hex(c[6])}|${c[7]}`).sort();
