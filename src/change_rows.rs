@@ -2,12 +2,20 @@
 //! cl, seq }` objects (cr-sqlite's `crsql_changes` columns) or the same nine values as an array
 //! (the tuples vlcn's ws-client sends).
 //!
-//! `val` keeps INTEGER and REAL apart, because merge tie-breaks rank them differently: an
-//! INTEGER comes out as a `bigint`, a REAL as a `number`; going in, a `bigint` is an INTEGER and a
-//! `number` is a REAL (even when integral). Versions come out as numbers (bigints beyond 2^53).
+//! `val` keeps INTEGER and REAL apart, because merge tie-breaks rank them differently.
+//! - Going in, a `number` binds as crsqlite-wasm (wa-sqlite) binds it: as an INTEGER when it is an
+//!   int32 (`v === (v | 0)`, so also -0), else as a REAL. crsqlite-wasm peers read INTEGERs and
+//!   REALs alike as numbers, and this is how every crsqlite-wasm peer lands them, so a mixed
+//!   network holds the same SQL types everywhere. A `bigint` is an INTEGER; a one-element
+//!   `Float64Array` is a REAL whatever its value.
+//! - Coming out, rows are exact under that rule: an INTEGER is a `bigint`, a REAL a `number`,
+//!   except a REAL that a number would turn into an INTEGER (an int32 such as 2.0), which comes out
+//!   as a one-element `Float64Array`.
+//!
+//! Versions come out as numbers (bigints beyond 2^53).
 
 use crate::values::integer_to_js;
-use js_sys::{Array, BigInt, Object, Reflect, Uint8Array};
+use js_sys::{Array, BigInt, Float64Array, Object, Reflect, Uint8Array};
 use synqlite_core::crdt::Change;
 use synqlite_core::rusqlite::types::Value;
 use synqlite_core::{Error, Result};
@@ -56,10 +64,17 @@ fn val_to_js(v: &Value) -> JsValue {
     match v {
         Value::Null => JsValue::NULL,
         Value::Integer(i) => BigInt::from(*i).into(),
+        Value::Real(f) if binds_as_integer(*f) => Float64Array::from(&[*f][..]).into(),
         Value::Real(f) => JsValue::from_f64(*f),
         Value::Text(t) => JsValue::from_str(t),
         Value::Blob(b) => Uint8Array::from(&b[..]).into(),
     }
+}
+
+/// wa-sqlite's test for binding a number as INTEGER (`v === (v | 0)`): an integral value in
+/// the int32 range, -0 included; NaN and the infinities are not.
+fn binds_as_integer(n: f64) -> bool {
+    n.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&n)
 }
 
 /// Change rows from an array of objects or 9-tuples.
@@ -134,7 +149,12 @@ fn val_from_js(v: &JsValue) -> Result<Value> {
         return Ok(Value::Integer(int(v, "val")?));
     }
     if let Some(n) = v.as_f64() {
-        return Ok(Value::Real(n));
+        return Ok(if binds_as_integer(n) {
+            // In range and integral: the cast is exact (-0 becomes 0, as in wa-sqlite).
+            Value::Integer(n as i64)
+        } else {
+            Value::Real(n)
+        });
     }
     if let Some(s) = v.as_string() {
         return Ok(Value::Text(s));
@@ -142,7 +162,17 @@ fn val_from_js(v: &JsValue) -> Result<Value> {
     if let Some(b) = v.dyn_ref::<Uint8Array>() {
         return Ok(Value::Blob(b.to_vec()));
     }
+    if let Some(f) = v.dyn_ref::<Float64Array>() {
+        if f.length() != 1 {
+            return Err(invalid(&format!(
+                "a Float64Array val (a REAL) must hold exactly one number, not {}",
+                f.length()
+            )));
+        }
+        return Ok(Value::Real(f.get_index(0)));
+    }
     Err(invalid(
-        "val must be null, bigint (INTEGER), number (REAL), string or Uint8Array",
+        "val must be null, a bigint (INTEGER), a number (INTEGER when an int32, else REAL), \
+         a one-element Float64Array (REAL), a string or a Uint8Array",
     ))
 }

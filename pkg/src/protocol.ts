@@ -26,8 +26,12 @@ export interface ExecResult {
 /**
  * One change row: the columns of cr-sqlite's `crsql_changes`.
  *
- * `val` keeps SQLite's types apart, because merge tie-breaks rank INTEGER above REAL: an INTEGER
- * is a `bigint`, a REAL a `number` (also when integral), TEXT a string, BLOB a `Uint8Array`.
+ * `val` keeps SQLite's types apart, because merge tie-breaks rank INTEGER above REAL. Out of
+ * `changes()`: an INTEGER is a `bigint`, a REAL a `number`, except a REAL whose value is an int32
+ * (2.0, -7.0), which is a one-element `Float64Array`; TEXT a string, BLOB a `Uint8Array`. Into
+ * `applyChanges`, a `number` binds as crsqlite-wasm binds it: an int32 as INTEGER, any other
+ * number as REAL (so rows read from crsqlite-wasm land as they do on its own peers); a `bigint`
+ * is an INTEGER, a one-element `Float64Array` a REAL.
  */
 export interface Change {
   table: string;
@@ -35,7 +39,7 @@ export interface Change {
   pk: Uint8Array;
   /** Column name, or `'-1'` for the row's sentinel (insert / delete / resurrect). */
   cid: string;
-  val: null | bigint | number | string | Uint8Array;
+  val: null | bigint | number | Float64Array | string | Uint8Array;
   col_version: number | bigint;
   db_version: number | bigint;
   /** 16 bytes. */

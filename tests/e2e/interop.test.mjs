@@ -47,7 +47,7 @@ before(async () => {
       const v = c.val;
       const val = v === null ? 'null'
         : typeof v === 'bigint' ? `int:${v}`
-          : typeof v === 'number' ? `real:${Object.is(v, -0) ? '-0' : v}`
+          : typeof v === 'number' || v instanceof Float64Array ? `real:${Object.is(+v, -0) ? '-0' : +v}`
             : typeof v === 'string' ? `text:${JSON.stringify(v)}`
               : v instanceof Uint8Array ? `blob:${hex(v)}` : `?:${String(v)}`;
       const clock = `${c.table}|${hex(c.pk)}|${c.cid}`;

@@ -8,11 +8,12 @@
 // - out: wa-sqlite returns INTEGER as a JS number when it is a safe integer (else a bigint), and
 //   REAL as a number, so 2 and 2.0 look alike. Every read here therefore also selects typeof()
 //   and converts to synqlite's representation: INTEGER -> bigint (read as text, so exact beyond
-//   2^53), REAL -> number, BLOB -> Uint8Array.
+//   2^53), REAL -> number (a one-element Float64Array when the number is an int32, as synqlite
+//   hands out such REALs: a plain int32 number binds as INTEGER), BLOB -> Uint8Array.
 // - in: wa-sqlite binds a number that fits in int32 with sqlite3_bind_int (an integral REAL like
 //   2.0 would become INTEGER 2) and other numbers with bind_double (an INTEGER beyond int32
 //   passed as a number would become REAL). So INTEGERs are bound as bigints (bind_int64) and
-//   REALs go through CAST(? AS REAL).
+//   REALs (numbers and synqlite's one-element Float64Arrays) go through CAST(? AS REAL).
 // - in: an empty Uint8Array binds as NULL (wa-sqlite mallocs 0 bytes, gets a null pointer), so an
 //   empty BLOB value is written as x''.
 import initWasm from '/node_modules/.cache/synqlite-vlcn/crsqlite-wasm.mjs';
@@ -36,7 +37,10 @@ const INSERT_SQL = `INSERT INTO crsql_changes ("table", pk, cid, val, col_versio
 function typed(value, type, text) {
   switch (type) {
     case 'integer': return BigInt(text);
-    case 'real': return Number(value);
+    case 'real': {
+      const x = Number(value);
+      return x === (x | 0) ? Float64Array.of(x) : x;
+    }
     default: return value; // text: string, blob: Uint8Array, null: null
   }
 }
@@ -83,7 +87,7 @@ const ops = {
       await d.exec('BEGIN');
       try {
         for (const c of rows) {
-          const v = c.val;
+          const v = c.val instanceof Float64Array ? c.val[0] : c.val;
           const kind = typeof v === 'number' ? 1 : v instanceof Uint8Array && v.length === 0 ? 2 : 0;
           await stmt.run(null, c.table, c.pk, c.cid, kind === 2 ? null : v ?? null, int(c.col_version),
             int(c.db_version), c.site_id, int(c.cl), int(c.seq), kind);
