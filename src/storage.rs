@@ -4,8 +4,11 @@
 //!   (`.synqlite/<name>`), so different databases can be owned by different workers.
 //! - `idb`: the durable IndexedDB VFS of [`crate::idb_vfs`]; writes are durable once flushed.
 //! - `memory`: a private in-memory database (tests, or when nothing else exists).
-//! - `auto`: OPFS where the browser has sync access handles, else IndexedDB where it exists,
-//!   else memory.
+//! - `auto`: OPFS where the browser has sync access handles and lets this page use them, else
+//!   IndexedDB where it exists, else memory. OPFS is unavailable where the worker lacks
+//!   `navigator.storage.getDirectory` or `FileSystemSyncAccessHandle` (WebKitGTK as shipped) and
+//!   where `getDirectory()` itself is refused (Safari's private windows, WebKit's ephemeral
+//!   sessions); the `STORAGE_UNAVAILABLE` of an explicit `opfs` names which.
 //!
 //! A pool whose handles are still held by a worker that is shutting down (a tab that just closed)
 //! is retried for a few seconds before giving up with `STORAGE_UNAVAILABLE`.
@@ -78,7 +81,7 @@ pub async fn open(name: &str, wanted: &str) -> Result<(Connection, Backend)> {
         // Fall back only when a storage does not exist here; a storage that exists but fails
         // (locked, damaged, full) is an error, never a silent switch to an empty database.
         "auto" => match open_opfs(name).await {
-            Err(Error::StorageUnavailable(why)) if why.starts_with(NOT_SUPPORTED) => {
+            Err(Error::StorageUnavailable(why)) if why.starts_with(NOT_AVAILABLE) => {
                 if has_indexed_db() {
                     open_idb(name).await
                 } else {
@@ -93,7 +96,34 @@ pub async fn open(name: &str, wanted: &str) -> Result<(Connection, Backend)> {
     }
 }
 
-const NOT_SUPPORTED: &str = "OPFS is not supported";
+/// How every "OPFS does not exist for this page" error starts (`auto` then falls back).
+const NOT_AVAILABLE: &str = "OPFS is not available here";
+
+/// Names what a worker lacks for OPFS sync access handles.
+fn missing_opfs_capability() -> &'static str {
+    let global: JsValue = js_sys::global().into();
+    let get = |target: &JsValue, key: &str| {
+        js_sys::Reflect::get(target, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    };
+    if global
+        .dyn_ref::<web_sys::DedicatedWorkerGlobalScope>()
+        .is_none()
+    {
+        return "OPFS sync access handles exist only in a dedicated worker";
+    }
+    let navigator = get(&global, "navigator");
+    let storage = get(&navigator, "storage");
+    if storage.is_undefined() || storage.is_null() {
+        return "the worker has no navigator.storage (Storage API)";
+    }
+    if !get(&storage, "getDirectory").is_function() {
+        return "the worker has no navigator.storage.getDirectory (File System API)";
+    }
+    if get(&global, "FileSystemSyncAccessHandle").is_undefined() {
+        return "the worker has no FileSystemSyncAccessHandle (createSyncAccessHandle)";
+    }
+    "needs a dedicated worker in a secure context"
+}
 
 fn flags() -> OpenFlags {
     OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_URI
@@ -111,7 +141,18 @@ async fn open_opfs(name: &str) -> Result<(Connection, Backend)> {
             Ok(util) => break util,
             Err(OpfsSAHError::NotSupported) => {
                 return Err(Error::StorageUnavailable(format!(
-                    "{NOT_SUPPORTED} here (needs a dedicated worker in a secure context)"
+                    "{NOT_AVAILABLE}: {}",
+                    missing_opfs_capability()
+                )))
+            }
+            // The API exists but this page may not use it: private windows refuse the root.
+            Err(OpfsSAHError::Opfs {
+                operation: "get OPFS root",
+                message,
+                ..
+            }) => {
+                return Err(Error::StorageUnavailable(format!(
+                    "{NOT_AVAILABLE}: navigator.storage.getDirectory() was refused ({message}), as in private windows"
                 )))
             }
             // Handles still held by a worker that is going away: wait for it.

@@ -1,19 +1,20 @@
-// The main-thread API against the built package in headless Chromium: values, parameters,
-// batch, tx and error codes.
+// The main-thread API against the built package in the browser of this run: values, parameters,
+// batch, tx and error codes (on OPFS, or on IndexedDB where the browser has no OPFS).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage } from './harness.mjs';
+import { startServer, launch, openPage, durableStorage } from './harness.mjs';
 
-let server, browser, page;
+let server, browser, page, storage;
 
 before(async () => {
   server = await startServer();
   browser = await launch();
   page = await openPage(browser.context, server.url);
-  await page.evaluate(async () => {
-    window.db = await synqlite.openDatabase({ name: 'api', storage: 'opfs' });
+  storage = await durableStorage(page);
+  await page.evaluate(async (storage) => {
+    window.db = await synqlite.openDatabase({ name: 'api', storage });
     await db.exec(`CREATE TABLE songs (id INTEGER PRIMARY KEY, title TEXT NOT NULL UNIQUE, secs REAL, art BLOB, big INTEGER)`);
-  });
+  }, storage);
 });
 
 after(async () => {
@@ -21,8 +22,8 @@ after(async () => {
   await server?.close();
 });
 
-test('opens on OPFS and reports it', async () => {
-  assert.equal(await page.evaluate(() => db.storage), 'opfs');
+test('opens on OPFS (IndexedDB where OPFS is unavailable) and reports it', async () => {
+  assert.equal(await page.evaluate(() => db.storage), storage);
   assert.equal(await page.evaluate(() => db.name), 'api');
 });
 
@@ -166,16 +167,16 @@ test('invalid names and storages are rejected up front', async () => {
 });
 
 test('close rejects later calls with CLOSED and frees the database for a new open', async () => {
-  const r = await page.evaluate(async () => {
+  const r = await page.evaluate(async (storage) => {
     const pending = db.query('SELECT count(*) AS n FROM songs');
     await db.close();
     const first = await pending.then((x) => x, (e) => e.code);
     const after = await caught(db.exec('SELECT 1'));
-    const again = await synqlite.openDatabase({ name: 'api', storage: 'opfs' });
+    const again = await synqlite.openDatabase({ name: 'api', storage });
     const rows = await again.query('SELECT count(*) AS n FROM songs WHERE id IN (1, 2, 3)');
     await again.close();
     return { first, after, rows };
-  });
+  }, storage);
   assert.ok(Array.isArray(r.first) || r.first === 'CLOSED');
   assert.equal(r.after.code, 'CLOSED');
   assert.deepEqual(r.rows, [{ n: 3 }]);

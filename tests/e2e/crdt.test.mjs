@@ -2,7 +2,7 @@
 // value types kept apart, merges announced with source 'sync', rejections with CRR_UNSUPPORTED.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage } from './harness.mjs';
+import { startServer, launch, openPage, durableStorage } from './harness.mjs';
 
 let server, browser, page;
 
@@ -10,18 +10,18 @@ before(async () => {
   server = await startServer();
   browser = await launch();
   page = await openPage(browser.context, server.url);
-  await page.evaluate(async () => {
+  await page.evaluate(async (storage) => {
     const schema = `CREATE TABLE IF NOT EXISTS items (
       list TEXT NOT NULL, pos INTEGER NOT NULL, n INTEGER, r REAL, t TEXT, b BLOB, z,
       PRIMARY KEY (list, pos));
       SELECT crsql_as_crr('items');`;
-    window.a = await synqlite.openDatabase({ name: 'crdt-a', storage: 'opfs' });
+    window.a = await synqlite.openDatabase({ name: 'crdt-a', storage });
     window.b = await synqlite.openDatabase({ name: 'crdt-b', storage: 'memory' });
     await a.exec(schema);
     await b.exec('CREATE TABLE IF NOT EXISTS items (list TEXT NOT NULL, pos INTEGER NOT NULL, n INTEGER, r REAL, t TEXT, b BLOB, z, PRIMARY KEY (list, pos))');
     await b.asCrr('items');
     await b.asCrr('items'); // idempotent
-  });
+  }, await durableStorage(page));
 });
 
 after(async () => {

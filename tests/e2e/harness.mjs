@@ -1,7 +1,11 @@
 // Shared pieces of the browser tests: a static server for the repository (the built npm package
-// under /pkg, test pages under /tests/e2e/pages) and headless Chromium via playwright-core.
+// under /pkg, test pages under /tests/e2e/pages) and the browser engine this run tests,
+// `SYNQLITE_BROWSER` = `chromium` (default: Debian's Chromium via playwright-core), `firefox`
+// (firefox-esr over WebDriver BiDi, drivers/firefox.mjs) or `webkit` (WebKitGTK's MiniBrowser
+// over WebDriver, drivers/webkit.mjs). The three give tests the same Playwright-style API.
 import { createServer } from 'node:http';
 import { readFile, stat, mkdtemp, rm } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, normalize, extname, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -54,18 +58,35 @@ export const CHROMIUM_ARGS = [
   '--disable-dev-shm-usage',
 ];
 
-/** A fresh persistent Chromium context (own profile dir, so OPFS/IndexedDB start empty). */
+/** The engine of this run: `chromium`, `firefox` or `webkit`. */
+export const ENGINE = process.env.SYNQLITE_BROWSER ?? 'chromium';
+if (!['chromium', 'firefox', 'webkit'].includes(ENGINE)) throw new Error(`SYNQLITE_BROWSER=${ENGINE}: use chromium, firefox or webkit`);
+
+/**
+ * A fresh browser of this run's engine with its own profile dir (OPFS/IndexedDB start empty):
+ * `{ context, close() }`, `context` with Playwright's `newPage()`/`pages()`.
+ */
 export async function launch() {
-  const dir = await mkdtemp(join(tmpdir(), 'synqlite-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  const dir = await mkdtemp(join(tmpdir(), `synqlite-${ENGINE}-`));
+  let context;
+  let stop;
+  if (ENGINE === 'chromium') {
+    context = await chromium.launchPersistentContext(dir, {
+      executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: CHROMIUM_ARGS,
+    });
+    stop = () => context.close();
+  } else {
+    const { launchFirefox } = await import('./drivers/firefox.mjs');
+    const { launchWebKit } = await import('./drivers/webkit.mjs');
+    ({ context, close: stop } = await (ENGINE === 'firefox' ? launchFirefox(dir) : launchWebKit(dir)));
+  }
   return {
+    engine: ENGINE,
     context,
     async close() {
-      await context.close();
+      await stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -151,4 +172,80 @@ export async function startSyncServer({ schema = join(ROOT, 'schema'), args = []
       await rm(data, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * What the page's browser offers, found by feature detection in the page (never by engine
+ * name): `opfs` is true when a dedicated worker can open an OPFS sync access handle, else the
+ * reason it cannot (the missing API or the browser's refusal); `locks`, `broadcastChannel`,
+ * `indexedDB`, `persist` (navigator.storage.persist) are booleans.
+ */
+export async function capabilities(page) {
+  return page.evaluate(async () => {
+    const worker = new Worker(
+      URL.createObjectURL(
+        new Blob(
+          [
+            `(async () => {
+              if (!navigator.storage) return 'the worker has no navigator.storage (Storage API)';
+              if (typeof navigator.storage.getDirectory !== 'function') return 'the worker has no navigator.storage.getDirectory (File System API)';
+              if (typeof FileSystemSyncAccessHandle === 'undefined') return 'the worker has no FileSystemSyncAccessHandle (createSyncAccessHandle)';
+              let root;
+              try { root = await navigator.storage.getDirectory(); } catch (e) { return 'navigator.storage.getDirectory() was refused (' + e.name + ': ' + e.message + ')'; }
+              try {
+                const file = await root.getFileHandle('synqlite-e2e-probe', { create: true });
+                const handle = await file.createSyncAccessHandle();
+                handle.write(new Uint8Array([1]), { at: 0 });
+                handle.flush();
+                handle.close();
+                await root.removeEntry('synqlite-e2e-probe');
+                return true;
+              } catch (e) { return 'createSyncAccessHandle() failed (' + e.name + ': ' + e.message + ')'; }
+            })().then(postMessage, (e) => postMessage(String(e)))`,
+          ],
+          { type: 'text/javascript' },
+        ),
+      ),
+    );
+    const opfs = await new Promise((resolve) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => resolve(`the probe worker failed: ${e.message}`);
+    });
+    worker.terminate();
+    return {
+      opfs,
+      locks: typeof navigator.locks?.request === 'function',
+      broadcastChannel: typeof BroadcastChannel === 'function',
+      indexedDB: typeof indexedDB === 'object' && indexedDB !== null,
+      persist: typeof navigator.storage?.persist === 'function',
+    };
+  });
+}
+
+/** The storage tests use for a durable database here: `opfs` where it works, else `idb`. */
+export async function durableStorage(page) {
+  return (await capabilities(page)).opfs === true ? 'opfs' : 'idb';
+}
+
+/**
+ * Skips test `t` (and returns true) unless the page has OPFS sync access handles, naming why
+ * not. Usage: `if (await skipWithoutOpfs(t, page)) return;`
+ */
+export async function skipWithoutOpfs(t, page) {
+  const { opfs } = await capabilities(page);
+  if (opfs === true) return false;
+  record('opfs', `no: ${opfs}`);
+  t.skip(`needs OPFS sync access handles: ${opfs}`);
+  return true;
+}
+
+/**
+ * Records a fact of this run for the README's capability table (tests/e2e/run.mjs collects
+ * them from `SYNQLITE_E2E_FACTS`, one JSON line each): `key` is a row, `value` what this engine
+ * did there. Without the variable (a test file run on its own) it does nothing.
+ */
+export function record(key, value) {
+  const file = process.env.SYNQLITE_E2E_FACTS;
+  if (!file) return;
+  appendFileSync(file, `${JSON.stringify({ engine: ENGINE, key, value })}\n`);
 }

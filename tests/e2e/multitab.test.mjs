@@ -1,14 +1,18 @@
 // Several tabs on one database: one owner, the others forward; ownership moves when the owner's
-// tab closes, without losing committed data or leaving calls hanging.
+// tab closes, without losing committed data or leaving calls hanging. On OPFS, or on IndexedDB
+// where the browser has no OPFS (the hand-over is the same: Web Locks and BroadcastChannel).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage } from './harness.mjs';
+import { startServer, launch, openPage, durableStorage, record } from './harness.mjs';
 
-let server, browser;
+let server, browser, storage;
 
 before(async () => {
   server = await startServer();
   browser = await launch();
+  const probe = await openPage(browser.context, server.url);
+  storage = await durableStorage(probe);
+  await probe.close();
 });
 
 after(async () => {
@@ -17,17 +21,17 @@ after(async () => {
 });
 
 async function open(page, name) {
-  return page.evaluate(async (name) => {
-    window.db = await synqlite.openDatabase({ name, storage: 'opfs' });
+  return page.evaluate(async ({ name, storage }) => {
+    window.db = await synqlite.openDatabase({ name, storage });
     return db.storage;
-  }, name);
+  }, { name, storage });
 }
 
 test('two tabs read and write; closing the owner tab hands over', async () => {
   const a = await openPage(browser.context, server.url);
   const b = await openPage(browser.context, server.url);
-  assert.equal(await open(a, 'shared'), 'opfs');
-  assert.equal(await open(b, 'shared'), 'opfs');
+  assert.equal(await open(a, 'shared'), storage);
+  assert.equal(await open(b, 'shared'), storage);
   await a.evaluate(() => db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)'));
   await b.evaluate(() => db.exec("INSERT INTO t (who) VALUES ('b')"));
   await a.evaluate(() => db.exec("INSERT INTO t (who) VALUES ('a')"));
@@ -70,12 +74,13 @@ test('two tabs read and write; closing the owner tab hands over', async () => {
 
   // B now owns the database; a new tab joins it and sees everything.
   const c = await openPage(browser.context, server.url);
-  assert.equal(await open(c, 'shared'), 'opfs');
+  assert.equal(await open(c, 'shared'), storage);
   const rows = await c.evaluate(() => db.query("SELECT who FROM t WHERE who IN ('a', 'b', 'b-tx', 'b-rolled-back') ORDER BY id"));
   assert.equal((await c.evaluate(() => db.query("SELECT count(*) AS n FROM t WHERE who GLOB 'late*'")))[0].n, 10);
   assert.deepEqual(rows, [{ who: 'b' }, { who: 'a' }, { who: 'b-tx' }]);
   await c.evaluate(() => db.exec("INSERT INTO t (who) VALUES ('c')"));
   assert.equal((await b.evaluate(() => db.query("SELECT count(*) AS n FROM t WHERE who = 'c'")))[0].n, 1);
+  record('handover-close-tab', 'yes');
   await b.close();
   await c.close();
 });
@@ -100,8 +105,9 @@ test('db.close() in the owner tab hands over to the other tab', async () => {
   assert.equal(await b.evaluate(async () => (await db.exec('INSERT INTO t VALUES (1)')).changes), 1);
   // A's closed handle rejects, and A can open again (now as a follower of B).
   assert.equal((await a.evaluate(() => caught(db.exec('SELECT 1')))).code, 'CLOSED');
-  assert.equal(await open(a, 'handover'), 'opfs');
+  assert.equal(await open(a, 'handover'), storage);
   assert.equal((await a.evaluate(() => db.query('SELECT count(*) AS n FROM t')))[0].n, n + 1);
+  record('handover-close-db', 'yes');
   await a.close();
   await b.close();
 });

@@ -1,8 +1,10 @@
 // Durability: data survives a reload on OPFS and IndexedDB, and a worker terminated right after
-// a write resolved loses nothing.
+// a write resolved loses nothing. Where the browser has no OPFS the OPFS cases are skipped with
+// the reason, `storage: 'opfs'` fails with STORAGE_UNAVAILABLE naming it, and `auto` picks
+// IndexedDB.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage } from './harness.mjs';
+import { startServer, launch, openPage, capabilities, skipWithoutOpfs, record } from './harness.mjs';
 
 let server, browser;
 
@@ -17,8 +19,9 @@ after(async () => {
 });
 
 for (const storage of ['opfs', 'idb']) {
-  test(`${storage}: write, reload, read back`, async () => {
+  test(`${storage}: write, reload, read back`, async (t) => {
     const page = await openPage(browser.context, server.url);
+    if (storage === 'opfs' && (await skipWithoutOpfs(t, page))) return page.close();
     const wrote = await page.evaluate(async (storage) => {
       const db = await synqlite.openDatabase({ name: `reload-${storage}`, storage });
       await db.exec('CREATE TABLE IF NOT EXISTS songs (id INTEGER PRIMARY KEY, title TEXT, art BLOB)');
@@ -43,11 +46,13 @@ for (const storage of ['opfs', 'idb']) {
     assert.deepEqual(read.rows, [[1, 'Intro', 300000], [2, 'Second', null], [3, 'Third', null], [4, 'Fourth', null]]);
     assert.ok(read.ok, 'blob bytes intact');
     assert.deepEqual(read.integrity, { integrity_check: 'ok' });
+    record(`reload-${storage}`, 'yes');
     await page.close();
   });
 
-  test(`${storage}: terminating the worker right after writes resolve loses nothing`, async () => {
+  test(`${storage}: terminating the worker right after writes resolve loses nothing`, async (t) => {
     const page = await openPage(browser.context, server.url);
+    if (storage === 'opfs' && (await skipWithoutOpfs(t, page))) return page.close();
     const r = await page.evaluate(async (storage) => {
       const name = `kill-${storage}`;
       const results = [];
@@ -83,12 +88,14 @@ for (const storage of ['opfs', 'idb']) {
       assert.equal(p.n, p.top, `in-flight writes of round ${p.round} are a prefix`);
       assert.ok(p.n >= 6, `round ${p.round}: resolved in-flight writes survived (${p.n})`);
     }
+    record(`kill-${storage}`, 'yes');
     await page.close();
   });
 }
 
-test('memory storage starts empty after a reload; auto picks OPFS', async () => {
+test('memory storage starts empty after a reload; auto picks OPFS (IndexedDB without OPFS)', async () => {
   const page = await openPage(browser.context, server.url);
+  const { opfs } = await capabilities(page);
   await page.evaluate(async () => {
     const db = await synqlite.openDatabase({ name: 'mem', storage: 'memory' });
     await db.exec('CREATE TABLE t (x)');
@@ -99,8 +106,17 @@ test('memory storage starts empty after a reload; auto picks OPFS', async () => 
     const db = await synqlite.openDatabase({ name: 'mem', storage: 'memory' });
     const tables = await db.query("SELECT name FROM sqlite_schema WHERE name = 't'");
     const auto = await synqlite.openDatabase({ name: 'auto-pick' });
-    return { tables, storage: db.storage, auto: auto.storage };
+    const opfs = await caught(synqlite.openDatabase({ name: 'opfs-pick', storage: 'opfs' }));
+    return { tables, storage: db.storage, auto: auto.storage, opfs };
   });
-  assert.deepEqual(r, { tables: [], storage: 'memory', auto: 'opfs' });
+  assert.deepEqual({ ...r, opfs: undefined }, { tables: [], storage: 'memory', auto: opfs === true ? 'opfs' : 'idb', opfs: undefined });
+  if (opfs === true) {
+    assert.equal(r.opfs, null);
+  } else {
+    // Without OPFS an explicit `opfs` names what is missing.
+    assert.equal(r.opfs.code, 'STORAGE_UNAVAILABLE');
+    assert.match(r.opfs.message, /^OPFS is not available here: /);
+  }
+  record('auto', r.auto);
   await page.close();
 });

@@ -2,7 +2,7 @@
 // unsubscribe, live queries that follow other tabs' writes and coalesce bursts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage } from './harness.mjs';
+import { startServer, launch, openPage, durableStorage } from './harness.mjs';
 
 let server, browser, a, b;
 
@@ -11,12 +11,13 @@ before(async () => {
   browser = await launch();
   a = await openPage(browser.context, server.url);
   b = await openPage(browser.context, server.url);
+  const storage = await durableStorage(a);
   for (const page of [a, b]) {
-    await page.evaluate(async () => {
-      window.db = await synqlite.openDatabase({ name: 'react', storage: 'opfs' });
+    await page.evaluate(async (storage) => {
+      window.db = await synqlite.openDatabase({ name: 'react', storage });
       window.events = [];
       window.record = (kind) => (changes, source) => events.push({ kind, source, changes: changes.map((c) => [c.op, c.table, Number(c.rowid)]) });
-    });
+    }, storage);
   }
   await a.evaluate(() => db.exec('CREATE TABLE songs (id INTEGER PRIMARY KEY, title TEXT); CREATE TABLE other (x)'));
 });
