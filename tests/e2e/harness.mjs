@@ -224,7 +224,9 @@ export async function capabilities(page) {
 
 /** The storage tests use for a durable database here: `opfs` where it works, else `idb`. */
 export async function durableStorage(page) {
-  return (await capabilities(page)).opfs === true ? 'opfs' : 'idb';
+  const { opfs } = await capabilities(page);
+  record('opfs', opfs === true ? 'yes' : `no: ${opfs}`);
+  return opfs === true ? 'opfs' : 'idb';
 }
 
 /**

@@ -1,6 +1,7 @@
-// Interop with the real @vlcn.io/crsqlite-wasm 0.16 (npm), in headless Chromium.
+// Interop with the real @vlcn.io/crsqlite-wasm 0.16 (npm), in the browser of this run.
 //
-// synqlite runs through its main-thread client (openDatabase, OPFS); crsqlite-wasm runs in its
+// synqlite runs through its main-thread client (openDatabase, OPFS, or IndexedDB where the
+// browser has no OPFS); crsqlite-wasm runs in its
 // own dedicated module worker on its default IndexedDB VFS (pages/crsqlite-worker.mjs), reading
 // `crsql_changes` with typeof(val) and writing with `INSERT INTO crsql_changes` in one
 // transaction. Change rows travel in synqlite's JS representation (INTEGER = bigint,
@@ -16,10 +17,10 @@
 // in crsqlite-wasm reaches its peers without the row's columns.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage } from './harness.mjs';
+import { startServer, launch, openPage, durableStorage } from './harness.mjs';
 import { ensureCrsqliteBundle } from '../../bench/crsqlite-bundle.mjs';
 
-let server, browser, page;
+let server, browser, page, storage;
 
 const ITEMS = `CREATE TABLE IF NOT EXISTS items (
   list TEXT NOT NULL, pos INTEGER NOT NULL, n INTEGER, r REAL, t TEXT, b BLOB, z,
@@ -39,7 +40,8 @@ before(async () => {
   server = await startServer();
   browser = await launch();
   page = await openPage(browser.context, server.url, 'interop.html');
-  await page.evaluate(async ([schema]) => {
+  storage = await durableStorage(page);
+  await page.evaluate(async ([schema, storage]) => {
     // Helpers shared by the tests (all in the page).
     window.hex = (u8) => [...u8].map((x) => x.toString(16).padStart(2, '0')).join('');
     /** A change row as a canonical string, without the local db_version and seq. */
@@ -97,12 +99,12 @@ before(async () => {
     window.V = 'interop-vlcn';
     const info = await vlcn('open', { name: V });
     window.vSite = info.siteId;
-    window.S = await synqlite.openDatabase({ name: 'interop-synqlite', storage: 'opfs' });
+    window.S = await synqlite.openDatabase({ name: 'interop-synqlite', storage });
     for (const sql of schema) {
       await S.exec(sql);
       await vlcn('exec', { name: V, sql });
     }
-  }, [[ITEMS, KEYS, TAGS]]);
+  }, [[ITEMS, KEYS, TAGS], storage]);
 });
 
 after(async () => {
@@ -123,14 +125,14 @@ async function assertSameChanges(message) {
   return c.s;
 }
 
-test('environment: crsqlite-wasm 0.16 on IndexedDB, synqlite on OPFS, distinct 16-byte site ids', async () => {
+test('environment: crsqlite-wasm 0.16 on IndexedDB, synqlite on OPFS (else IndexedDB), distinct 16-byte site ids', async () => {
   const r = await page.evaluate(async () => ({
     storage: S.storage,
     s: hex(S.siteId),
     v: hex(vSite),
     sqlite: (await vlcn('raw', { name: V, sql: 'SELECT sqlite_version(), crsql_db_version()' }))[0],
   }));
-  assert.equal(r.storage, 'opfs');
+  assert.equal(r.storage, storage);
   assert.equal(r.s.length, 32);
   assert.equal(r.v.length, 32);
   assert.notEqual(r.s, r.v);

@@ -2,7 +2,7 @@
 // unsubscribe, live queries that follow other tabs' writes and coalesce bursts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, durableStorage } from './harness.mjs';
+import { startServer, launch, openPage, durableStorage, record } from './harness.mjs';
 
 let server, browser, a, b;
 
@@ -64,6 +64,7 @@ test('a write in one tab reaches both tabs with the right rows and source', asyn
     [['insert', 'other', 1]],
     [['update', 'songs', 2]],
   ]);
+  record('reactivity', 'yes');
 });
 
 test('rolled-back transactions and failed batches fire nothing; committed tx fires once', async () => {
@@ -124,6 +125,7 @@ test('a live query in one tab follows writes from another and coalesces bursts',
   await a.evaluate(() => db.exec("INSERT INTO songs (title) VALUES ('after stop')"));
   await settle();
   assert.equal(await b.evaluate(() => live.length), stopped);
+  record('reactivity', 'yes');
 });
 
 test('subscriptions survive the owner tab closing', async () => {

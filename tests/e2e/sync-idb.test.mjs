@@ -4,7 +4,7 @@
 // exactly the server's rows.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, startSyncServer, schemaMigrations } from './harness.mjs';
+import { startServer, launch, openPage, startSyncServer, schemaMigrations, record } from './harness.mjs';
 
 let server, sync, migrations, browser;
 
@@ -99,4 +99,5 @@ test('idb: killing the worker and closing the page during a 50k-row initial sync
   assert.equal(expected.length, 50_000);
   assert.deepEqual(await songRows(again, 'big'), expected);
   await again.close();
+  record('sync-kill', 'yes');
 });

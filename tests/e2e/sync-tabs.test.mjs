@@ -4,7 +4,7 @@
 // and finishes it (its handle never reports 'stopped'). (Closing the owner's page: sync.test.mjs.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, startSyncServer, schemaMigrations } from './harness.mjs';
+import { startServer, launch, openPage, startSyncServer, schemaMigrations, record } from './harness.mjs';
 
 let server, sync, migrations, browser;
 
@@ -70,4 +70,5 @@ test('a follower tab sees the owner\'s progress and finishes the sync after the 
   assert.deepEqual(rows, await sync.rows(ROOM, 'songs'));
   await owner.close();
   await follower.close();
+  record('sync-tabs', 'yes');
 });

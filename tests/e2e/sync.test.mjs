@@ -5,7 +5,7 @@
 // errors surface with their code, and a second tab takes the sync over when the owner closes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, startSyncServer, schemaMigrations } from './harness.mjs';
+import { startServer, launch, openPage, startSyncServer, schemaMigrations, record } from './harness.mjs';
 
 let server, sync, migrations;
 const browsers = [];
@@ -99,6 +99,7 @@ test('two browser contexts converge both ways through the server; merges fire li
   await waitFor(b, () => window.dbs.lib.db.query("SELECT count(*) AS n FROM songs WHERE id = 's4'").then(([r]) => r.n === 1));
   await a.close();
   await b.close();
+  record('sync', 'yes');
 });
 
 test('initial sync of 50k rows: exact progress, and killing the worker or closing the page mid-sync resumes to the server rows', async () => {
@@ -177,6 +178,7 @@ test('initial sync of 50k rows: exact progress, and killing the worker or closin
   assert.equal(resumed.final.applied, resumed.final.total);
   assert.deepEqual(await songRows(p3, 'big'), expected);
   await p3.close();
+  record('sync-kill', 'yes');
 });
 
 test('errors a retry cannot fix surface as status error with their code', async () => {
@@ -212,4 +214,5 @@ test('the sync runs in the owning tab; another tab follows it and takes it over 
   await waitFor(other, () => window.dbs.shared.sync.status === 'up-to-date');
   await other.close();
   await writer.close();
+  record('sync-tabs', 'yes');
 });

@@ -1,0 +1,64 @@
+// The README's capability table, built from one e2e run per engine (tests/e2e/run.mjs): each row
+// is what the tests found there, from the facts they `record()` (harness.mjs) once their
+// assertions passed, or the reason a test was skipped. A row a run did not reach says so.
+
+/** Test cases of a node:test JUnit report: `{ name, status: 'pass'|'skip'|'fail', message }`. */
+export function parseJunit(xml) {
+  const unescape = (s) => s.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  const cases = [];
+  const re = /<testcase name="([^"]*)"[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g;
+  for (let m = re.exec(xml); m; m = re.exec(xml)) {
+    const body = m[3] ?? '';
+    const skipped = /<skipped[^>]*message="([^"]*)"/.exec(body);
+    const status = /<failure/.test(body) ? 'fail' : skipped || /<skipped/.test(body) ? 'skip' : 'pass';
+    cases.push({ name: unescape(m[1]), status, message: skipped ? unescape(skipped[1]) : '' });
+  }
+  return cases;
+}
+
+/** Rows: label, then the fact keys whose values make the cell (first found wins). */
+const ROWS = [
+  ['`storage: \'auto\'` picks', ['auto']],
+  ['OPFS SAH pool', ['opfs']],
+  ['IndexedDB: data survives a reload', ['reload-idb']],
+  ['IndexedDB: worker killed after a write resolved loses nothing', ['kill-idb']],
+  ['OPFS: worker killed after a write resolved loses nothing', ['kill-opfs']],
+  ['IndexedDB: data survives a browser restart', ['idb-restart']],
+  ['Web Locks hand-over (owner tab closed / db closed)', ['handover-close-tab', 'handover-close-db']],
+  ['Cross-tab reactivity (onAny/onRange/live queries)', ['reactivity']],
+  ['Sync with the server (two browsers converge)', ['sync']],
+  ['Sync: worker killed / tab closed mid-sync resumes exactly', ['sync-kill']],
+  ['Sync hand-over between tabs', ['sync-tabs']],
+  ['`storage.persist()` (the persistence prompt)', ['persist']],
+  ['Demo app (two tabs, media, playlists)', ['demo']],
+  ['Demo app syncing between two browsers', ['demo-sync']],
+];
+
+const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** The table as Markdown: one column per engine in `engines` (`perEngine[e] = { cases, facts }`). */
+export function capabilityTable(perEngine, engines) {
+  const lines = [];
+  lines.push(`| | ${engines.join(' | ')} |`);
+  lines.push(`|---|${engines.map(() => '---').join('|')}|`);
+  for (const [label, keys] of ROWS) {
+    const cells = engines.map((e) => {
+      const facts = perEngine[e]?.facts ?? [];
+      const values = [];
+      for (const key of keys) {
+        const found = facts.filter((f) => f.key === key).map((f) => f.value);
+        const last = found[found.length - 1];
+        if (last !== undefined && !values.includes(last)) values.push(last);
+      }
+      return values.length ? values.join('; ') : 'not shown (not run, or its test failed)';
+    });
+    lines.push(`| ${label} | ${cells.map(cell).join(' | ')} |`);
+  }
+  const totals = engines.map((e) => {
+    const cases = perEngine[e]?.cases ?? [];
+    const n = (s) => cases.filter((c) => c.status === s).length;
+    return `${n('pass')} passed, ${n('skip')} skipped, ${n('fail')} failed`;
+  });
+  lines.push(`| e2e tests | ${totals.join(' | ')} |`);
+  return `${lines.join('\n')}\n`;
+}
