@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { deflateSync, crc32 } from 'node:zlib';
+import { ENGINE } from './harness.mjs';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 export const WWW = join(ROOT, 'www');
@@ -78,10 +79,14 @@ export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 /** Opens the built demo at `base` with `query` (e.g. `?room=r&sync=...`) on `hash`, once the app has rendered. */
 export async function openDemo(context, base, query = '', hash = '#/library') {
   const page = await context.newPage();
-  page.on('pageerror', (e) => console.error(`[page error] ${e.message}`));
+  // Expected noise: fetching a revoked blob: URL (the revocation checks) logs ERR_FILE_NOT_FOUND
+  // in Chromium; Firefox reports the refused connections to the sync port 9 as page errors.
+  const expected = (text) => !process.env.DEBUG && (text.includes('ERR_FILE_NOT_FOUND') || text.includes('127.0.0.1:9/sync'));
+  page.on('pageerror', (e) => {
+    if (!expected(e.message)) console.error(`[page error] ${e.message}`);
+  });
   page.on('console', (m) => {
-    // Fetching a revoked blob: URL (the revocation checks) logs ERR_FILE_NOT_FOUND: expected.
-    if (m.text().includes('ERR_FILE_NOT_FOUND') && !process.env.DEBUG) return;
+    if (expected(m.text())) return;
     if (m.type() === 'error' || process.env.DEBUG) console.error(`[console.${m.type()}] ${m.text()}`);
   });
   await page.goto(`${base}/${query}${hash}`);
@@ -129,10 +134,13 @@ export function waitForSong(page, title, timeout = 30_000) {
   return until(page, (t) => [...document.querySelectorAll('.song .song-title')].some((e) => e.textContent === t), title, { timeout });
 }
 
-/** Saves a screenshot under tests/e2e/output/<name>.png (the whole page, or the viewport for long lists). */
+/**
+ * Saves a screenshot under tests/e2e/output/<name>.png, <name>-<engine>.png outside Chromium (the
+ * whole page, or the viewport for long lists; WebKit's driver takes the viewport only).
+ */
 export async function shot(page, name, { fullPage = true } = {}) {
   mkdirSync(OUTPUT, { recursive: true });
-  const path = join(OUTPUT, `${name}.png`);
+  const path = join(OUTPUT, ENGINE === 'chromium' ? `${name}.png` : `${name}-${ENGINE}.png`);
   await page.screenshot({ path, fullPage });
   return path;
 }

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
-import { startServer, launch, startSyncServer } from './harness.mjs';
+import { startServer, launch, startSyncServer, record } from './harness.mjs';
 import { addSong, buildDemo, go, openDemo, png, sha256, shot, until, waitForSong, wav } from './demo-lib.mjs';
 
 const AUDIO = { name: 'loop.wav', mimeType: 'audio/wav', buffer: wav({ seconds: 1, hz: 523 }) };
@@ -121,4 +121,5 @@ test('a room seeded with 50k songs syncs with a progress bar that moves and ends
   await until(b, () => document.querySelectorAll('.song').length === 100);
   assert.match(await b.textContent('#search-plan'), /USING INDEX songs_metadata_artist/);
   await shot(b, 'sync-search-50k', { fullPage: false });
+  record('demo-sync', 'yes');
 });

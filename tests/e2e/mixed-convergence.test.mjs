@@ -1,4 +1,4 @@
-// synqlite and @vlcn.io/crsqlite-wasm 0.16 databases in one network, in headless Chromium
+// synqlite and @vlcn.io/crsqlite-wasm 0.16 databases in one network, in the browser of this run
 // (pages/mixed.html; crsqlite-wasm's databases live in pages/mixed-crsqlite-worker.mjs).
 //
 // First, JS numbers: crsqlite-wasm apps read `crsql_changes` through wa-sqlite, which hands out

@@ -120,3 +120,20 @@ test('memory storage starts empty after a reload; auto picks OPFS (IndexedDB wit
   record('auto', r.auto);
   await page.close();
 });
+
+test('storage.persist() settles (the persistence prompt) and persisted() reports the answer', async () => {
+  const page = await openPage(browser.context, server.url);
+  const r = await page.evaluate(async () => {
+    const before = await synqlite.storage.persisted();
+    // A browser that prompts waits for the user; the test profile pre-answers it (Firefox prefs).
+    const asked = await Promise.race([synqlite.storage.persist(), new Promise((r) => setTimeout(() => r('no answer within 10 s'), 10_000))]);
+    const after = await synqlite.storage.persisted();
+    const estimate = await synqlite.storage.estimate();
+    return { before, asked, after, estimate };
+  });
+  assert.ok(['persisted', 'not-persisted', 'unsupported'].includes(r.asked), JSON.stringify(r));
+  assert.equal(r.after, r.asked === 'unsupported' ? 'unsupported' : r.asked, 'persisted() reports what persist() answered');
+  if (r.asked !== 'unsupported') assert.ok(r.estimate.quota > 0, JSON.stringify(r.estimate));
+  record('persist', `${r.before} → persist(): ${r.asked}`);
+  await page.close();
+});

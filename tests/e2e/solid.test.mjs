@@ -3,7 +3,7 @@
 // accessors re-subscribes; errors show and clear; disposing ends every subscription.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage } from './harness.mjs';
+import { startServer, launch, openPage, durableStorage } from './harness.mjs';
 
 let server, browser, ui, writer;
 
@@ -12,12 +12,13 @@ before(async () => {
   browser = await launch();
   ui = await openPage(browser.context, server.url, 'solid.html');
   writer = await openPage(browser.context, server.url);
-  assert.equal(await ui.evaluate(() => openInstrumented('solid')), 'opfs');
-  await writer.evaluate(async () => {
-    window.db = await synqlite.openDatabase({ name: 'solid', storage: 'opfs' });
+  const storage = await durableStorage(ui);
+  assert.equal(await ui.evaluate((storage) => openInstrumented('solid', storage), storage), storage);
+  await writer.evaluate(async (storage) => {
+    window.db = await synqlite.openDatabase({ name: 'solid', storage });
     await db.exec('CREATE TABLE songs (id INTEGER PRIMARY KEY, title TEXT)');
     await db.exec("INSERT INTO songs VALUES (1, 'Intro'), (2, 'Verse')");
-  });
+  }, storage);
 });
 
 after(async () => {

@@ -1,4 +1,4 @@
-// Sync through the real server (target/debug/synqlite-server on loopback) in headless Chromium:
+// Sync through the real server (target/debug/synqlite-server on loopback) in the browser of this run:
 // two browser contexts converge both ways (reactivity says 'sync'), offline edits arrive after
 // reconnecting, progress is exact during a 50k-row initial sync, killing the worker or closing
 // the page mid-sync leaves an intact database that resumes to exactly the server's rows, fatal

@@ -43,11 +43,14 @@ function xDisplay() {
     });
     let err = '';
     x.stderr.on('data', (d) => (err += d));
-    x.stdio[3].on('data', (d) => resolve(`:${String(d).trim()}`));
+    x.stdio[3].on('data', (d) => {
+      resolve(`:${String(d).trim()}`);
+      // Running, it must not keep the test process alive.
+      x.unref();
+      x.stdio[3].unref?.();
+      x.stderr.unref?.();
+    });
     x.on('exit', (code) => reject(new Error(`Xvfb exited (${code}): ${err}`)));
-    x.unref();
-    x.stdio[3].unref?.();
-    x.stderr.unref?.();
     process.once('exit', () => x.kill());
   });
   return display;
@@ -171,6 +174,7 @@ export async function launchWebKit(dir, { features = WEBKIT_FEATURES } = {}) {
     stdio: ['ignore', 'ignore', process.env.DEBUG ? 'inherit' : 'ignore'],
     env: { ...process.env, DISPLAY, HOME: dir, XDG_DATA_HOME: `${dir}/data`, XDG_CACHE_HOME: `${dir}/cache` },
   });
+  process.once('exit', () => driver.kill());
   const base = `http://127.0.0.1:${port}`;
   let created;
   for (let i = 0; ; i++) {
