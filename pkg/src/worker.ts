@@ -173,7 +173,11 @@ class Executor {
     if (this.running) return;
     this.running = true;
     try {
-      for (let job = this.next(); job && !this.stopped; job = this.next()) {
+      // Check `stopped` before taking a job: a job taken off the queue after stop() began would
+      // be neither run here nor by stop(), and its caller would never get a reply.
+      while (!this.stopped) {
+        const job = this.next();
+        if (!job) break;
         job.reply(await this.run(job));
       }
     } finally {
