@@ -342,6 +342,9 @@ class Node {
     navigator.locks
       .request(ownerLockName(this.options.name), { signal: this.lockAbort.signal }, async () => {
         if (this.role === 'closing' || this.role === 'closed') return;
+        // The lock is ours: the open now succeeds or fails on its own (compiling the wasm can
+        // take seconds in a busy WebKit), so the "no tab answered" timeout no longer applies.
+        clearTimeout(this.openTimer);
         if (!(await this.becomeOwner())) return;
         await new Promise<void>((release) => (this.releaseOwner = release));
       })
