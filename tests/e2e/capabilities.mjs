@@ -20,6 +20,7 @@ export function parseJunit(xml) {
 const ROWS = [
   ['`storage: \'auto\'` picks', ['auto']],
   ['OPFS SAH pool', ['opfs']],
+  ['Without the Storage API (WebKitGTK\'s own defaults)', ['no-storage-api']],
   ['IndexedDB: data survives a reload', ['reload-idb']],
   ['IndexedDB: worker killed after a write resolved loses nothing', ['kill-idb']],
   ['OPFS: worker killed after a write resolved loses nothing', ['kill-opfs']],

@@ -65,8 +65,11 @@ if (!['chromium', 'firefox', 'webkit'].includes(ENGINE)) throw new Error(`SYNQLI
 /**
  * A fresh browser of this run's engine with its own profile dir (OPFS/IndexedDB start empty):
  * `{ context, close() }`, `context` with Playwright's `newPage()`/`pages()`.
+ * `{ storageApi: false }` asks for a browser without the Storage API (navigator.storage, hence no
+ * OPFS), as WebKitGTK ships; resolves to null for an engine that cannot be launched so.
  */
-export async function launch() {
+export async function launch({ storageApi = true } = {}) {
+  if (!storageApi && ENGINE !== 'webkit') return null;
   const dir = await mkdtemp(join(tmpdir(), `synqlite-${ENGINE}-`));
   let context;
   let stop;
@@ -80,7 +83,7 @@ export async function launch() {
   } else {
     const { launchFirefox } = await import('./drivers/firefox.mjs');
     const { launchWebKit } = await import('./drivers/webkit.mjs');
-    ({ context, close: stop } = await (ENGINE === 'firefox' ? launchFirefox(dir) : launchWebKit(dir)));
+    ({ context, close: stop } = await (ENGINE === 'firefox' ? launchFirefox(dir) : launchWebKit(dir, storageApi ? {} : { features: '' })));
   }
   return {
     engine: ENGINE,

@@ -137,3 +137,27 @@ test('storage.persist() settles (the persistence prompt) and persisted() reports
   record('persist', `${r.before} → persist(): ${r.asked}`);
   await page.close();
 });
+
+test('without the Storage API (WebKitGTK as shipped): auto picks IndexedDB, opfs names what is missing, persist() is unsupported', async (t) => {
+  const plain = await launch({ storageApi: false });
+  if (!plain) return t.skip('this engine cannot be launched without the Storage API (WebKitGTK ships it disabled)');
+  try {
+    const page = await openPage(plain.context, server.url);
+    assert.equal((await capabilities(page)).opfs, 'the worker has no navigator.storage (Storage API)');
+    const r = await page.evaluate(async () => {
+      const auto = await synqlite.openDatabase({ name: 'plain-auto' });
+      await auto.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
+      const n = (await auto.query('SELECT count(*) AS n FROM t'))[0].n;
+      const opfs = await caught(synqlite.openDatabase({ name: 'plain-opfs', storage: 'opfs' }));
+      return { auto: auto.storage, n, opfs, persist: await synqlite.storage.persist(), estimate: await synqlite.storage.estimate() };
+    });
+    assert.deepEqual({ auto: r.auto, n: r.n }, { auto: 'idb', n: 1 });
+    assert.equal(r.opfs.code, 'STORAGE_UNAVAILABLE');
+    assert.equal(r.opfs.message, 'OPFS is not available here: the worker has no navigator.storage (Storage API)');
+    assert.equal(r.persist, 'unsupported');
+    assert.equal(r.estimate, 'unsupported');
+    record('no-storage-api', `auto: ${r.auto}; opfs: STORAGE_UNAVAILABLE (no navigator.storage); persist(): unsupported`);
+  } finally {
+    await plain.close();
+  }
+});
