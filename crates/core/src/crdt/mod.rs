@@ -31,7 +31,8 @@
 //! - `plan`, `merge`: validating and grouping incoming changes; [`apply_changes`],
 //!   [`compare_values`];
 //! - `state`, `functions`: per-connection state (site id, db_version, seq, sync bit) and the
-//!   `crsql_*` SQL functions.
+//!   `crsql_*` SQL functions;
+//! - `vtab` (with `vtab_plan`, `vtab_cursor`): the `crsql_changes` virtual table.
 //!
 //! Metadata: `crsql_master` (key/value), `crsql_site_id` (site ids by ordinal; ordinal 0 is this
 //! database), `crsql_tracked_peers` (as in cr-sqlite; the sync cursors), and one
@@ -51,6 +52,9 @@ mod page;
 mod plan;
 mod state;
 mod tables;
+mod vtab;
+mod vtab_cursor;
+mod vtab_plan;
 
 pub use alter::{as_table, begin_alter, commit_alter, is_replicated};
 pub use changes::changes_since;
@@ -138,6 +142,7 @@ pub fn init(conn: &mut Connection) -> Result<()> {
     let (site_id, merge_equal) = bootstrap(conn)?;
     let shared = Arc::new(Shared::new(site_id, merge_equal));
     functions::register(conn, &shared)?;
+    vtab::register(conn, &shared)?;
     install_hooks(conn, &shared, None, None)?;
     state::register(conn, &shared);
     crr::upgrade_triggers(conn)
