@@ -50,6 +50,8 @@ mod merge;
 pub mod pack;
 mod page;
 mod plan;
+#[cfg(feature = "loadable_extension")]
+mod raw_hooks;
 mod state;
 mod tables;
 mod vtab;
@@ -159,6 +161,11 @@ pub fn set_tx_hooks(
     install_hooks(conn, &shared, on_commit, on_rollback)
 }
 
+// The loadable extension cannot rely on rusqlite's hooks (SQLite 3.44+): see `raw_hooks`.
+#[cfg(feature = "loadable_extension")]
+use raw_hooks::install as install_hooks;
+
+#[cfg(not(feature = "loadable_extension"))]
 fn install_hooks(
     conn: &mut Connection,
     shared: &Arc<Shared>,
