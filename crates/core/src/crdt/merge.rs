@@ -34,7 +34,7 @@
 use super::crr::with_savepoint;
 use super::plan::{Group, Plan};
 use super::state::{self, Shared};
-use super::tables::{clock_ident, quote_ident};
+use super::tables::{clock_ident, quote_ident, TableInfo};
 use super::{ApplyStats, Change};
 use crate::error::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
@@ -93,10 +93,15 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
 
 /// [`apply_changes`] without its savepoint, for `INSERT INTO crsql_changes`: the virtual table
 /// runs inside the caller's INSERT statement, where SQLite refuses to open a savepoint, and the
-/// statement (or the caller's transaction) is what rolls a failed change back.
-pub(crate) fn apply_in_statement(conn: &Connection, changes: &[Change]) -> Result<usize> {
+/// statement (or the caller's transaction) is what rolls a failed change back. `crrs`: the
+/// replicated tables, as `crr_tables` lists them.
+pub(crate) fn apply_in_statement(
+    conn: &Connection,
+    changes: &[Change],
+    crrs: &[TableInfo],
+) -> Result<usize> {
     let shared = state::get(conn)?;
-    let plan = Plan::build(conn, changes)?;
+    let plan = Plan::build_with(changes, crrs)?;
     let applied = merge_plan(conn, &shared, &plan, changes)?;
     shared.add_rows_impacted(applied as i64);
     Ok(applied)

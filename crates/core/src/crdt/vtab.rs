@@ -29,6 +29,7 @@
 
 use super::merge::apply_in_statement;
 use super::state::Shared;
+use super::tables::{crr_tables, TableInfo};
 use super::vtab_cursor::ChangesCursor;
 use super::vtab_plan::{
     Plan, COL_CID, COL_CL, COL_COL_VERSION, COL_DB_VERSION, COL_PK, COL_SEQ, COL_SITE_ID,
@@ -44,8 +45,10 @@ use rusqlite::vtab::{
 };
 use rusqlite::Connection;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::os::raw::c_int;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Registers `crsql_changes` on `conn`, bound to `shared`.
@@ -64,6 +67,27 @@ pub(super) struct ChangesTab {
     /// closes the connection). Its statement cache holds the scans' statements.
     pub(super) conn: Connection,
     pub(super) shared: Arc<Shared>,
+    /// The replicated tables for `INSERT`, and the `PRAGMA schema_version` they were read at
+    /// (reading them costs more than merging a row).
+    tables: RefCell<Option<(i64, Rc<[TableInfo]>)>>,
+}
+
+impl ChangesTab {
+    /// The replicated tables, read again when the schema changed.
+    fn tables(&self) -> Result<Rc<[TableInfo]>> {
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA schema_version")?
+            .query_row([], |r| r.get(0))?;
+        if let Some((v, t)) = &*self.tables.borrow() {
+            if *v == version {
+                return Ok(t.clone());
+            }
+        }
+        let tables: Rc<[TableInfo]> = crr_tables(&self.conn)?.into();
+        *self.tables.borrow_mut() = Some((version, tables.clone()));
+        Ok(tables)
+    }
 }
 
 unsafe impl<'vtab> VTab<'vtab> for ChangesTab {
@@ -93,6 +117,7 @@ unsafe impl<'vtab> VTab<'vtab> for ChangesTab {
                 base: sqlite3_vtab::default(),
                 conn,
                 shared,
+                tables: RefCell::new(None),
             },
         ))
     }
@@ -120,7 +145,9 @@ impl UpdateVTab<'_> for ChangesTab {
     fn insert(&mut self, args: &Inserts<'_>) -> rusqlite::Result<i64> {
         let before = self.conn.last_insert_rowid();
         let change = change_from_args(args).map_err(to_sqlite_error)?;
-        apply_in_statement(&self.conn, std::slice::from_ref(&change)).map_err(to_sqlite_error)?;
+        let tables = self.tables().map_err(to_sqlite_error)?;
+        apply_in_statement(&self.conn, std::slice::from_ref(&change), &tables)
+            .map_err(to_sqlite_error)?;
         // SQLite makes the returned rowid the connection's last_insert_rowid(): keep it as it
         // was before the statement (the merge's own writes moved it).
         Ok(before)
