@@ -275,8 +275,16 @@ both! {
         c.execute_batch("CREATE TABLE more (id INTEGER PRIMARY KEY NOT NULL, z); SELECT crsql_as_crr('more');
                          INSERT INTO more VALUES (1, 2)").unwrap();
         assert_eq!(rows(&c, "SELECT \"table\" FROM crsql_changes WHERE \"table\" = 'more'", &[]).len(), 1);
+        // Inserts see schema changes too (the table's list of tables is per schema version).
+        let insert_more = "INSERT INTO crsql_changes VALUES ('more', x'010902', 'z', 5, 1, 1, x'0101', 1, 0)";
+        c.execute_batch(insert_more).unwrap();
+        c.execute_batch("ALTER TABLE more ADD COLUMN w").unwrap();
+        c.execute_batch("INSERT INTO crsql_changes VALUES ('more', x'010902', 'w', 6, 1, 1, x'0101', 1, 0)").unwrap();
+        assert_eq!(rows(&c, "SELECT z, w FROM more WHERE id = 2", &[]), vec![vec![Value::Integer(5), Value::Integer(6)]]);
         c.execute_batch("SELECT crsql_as_table('more'); DROP TABLE more").unwrap();
         assert_eq!(rows(&c, "SELECT \"table\" FROM crsql_changes", &[]).len(), 1);
+        let e = c.execute_batch(insert_more).unwrap_err().to_string();
+        assert!(e.contains("not a replicated table"), "{e}");
         // The table's cached statements do not keep the connection open.
         c.close().unwrap();
     }
