@@ -15,13 +15,14 @@
 //!   (`vtab_plan`), the rest by SQLite. Without an `ORDER BY` rows come in
 //!   `(db_version, seq)` order, as in cr-sqlite.
 //! - `INSERT`: each row is merged as [`apply_changes`](super::apply_changes) merges it (same
-//!   validation, same rules, same error messages). The rows inserted by one transaction share
-//!   its db_version (raised by an incoming `db_version` above it, as `apply_changes` does), and
-//!   the statement that inserts them is what rolls a failure back: a failed row fails its
-//!   statement (a whole `INSERT ... SELECT` is undone; in autocommit mode its transaction), and
-//!   `ROLLBACK` undoes the transaction. As in cr-sqlite, an empty or NULL `site_id` means this
-//!   database, a NULL version counts as 0 and a version given as text is read as an integer.
-//!   The statement leaves `last_insert_rowid()` as it was.
+//!   validation, same rules, same error messages after `crsql_changes: `). A row merged in a
+//!   transaction takes the transaction's db_version, the one its local writes get; an incoming
+//!   `db_version` above it raises it for that row and the ones after (cr-sqlite raises it the
+//!   same way, row by row). The statement that inserts rows is what rolls a failure back: a
+//!   failed row fails its statement (a whole `INSERT ... SELECT` is undone; in autocommit mode
+//!   its transaction), and `ROLLBACK` undoes the transaction. As in cr-sqlite, an empty or
+//!   NULL `site_id` means this database, a NULL version counts as 0 and a version given as
+//!   text is read as an integer. The statement leaves `last_insert_rowid()` as it was.
 //! - `UPDATE` and `DELETE` fail with cr-sqlite's message (`SQLITE_MISUSE`).
 //!
 //! Errors reach SQLite as an error code and a message naming `crsql_changes`; a

@@ -38,7 +38,7 @@ struct Scan<'vtab> {
 }
 
 impl<'vtab> Scan<'vtab> {
-    /// Binds nothing itself: `bind` prepares the statement, then the rows start.
+    /// Starts stepping `stmt` once `bind` has set its parameters.
     fn start(
         stmt: CachedStatement<'vtab>,
         bind: impl FnOnce(&mut CachedStatement<'vtab>) -> Result<()>,

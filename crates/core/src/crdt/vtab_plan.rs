@@ -7,11 +7,13 @@
 //!
 //! | column | operators | done by | index |
 //! |---|---|---|---|
-//! | `db_version`, `seq` | `=` `>` `>=` `<` `<=` `!=` `IS` `IS NOT` | SQL on the clock column | `(db_version, seq)` |
-//! | `pk` | the same | SQL on the clock's `key` | `(key, col_name)` |
-//! | `col_version` | the same | SQL on the clock column | none |
-//! | `site_id` | the same, `IS NULL`, `IS NOT NULL` | SQL on the reported site id | none |
-//! | `"table"` | `=`, `IS` (binary collation) | choosing which tables to read | a table is skipped |
+//! | `db_version`, `seq` | comparisons | SQL on the clock column | `(db_version, seq)` |
+//! | `pk` | comparisons | SQL on the clock's `key` | `(key, col_name)` |
+//! | `col_version` | comparisons | SQL on the clock column | none |
+//! | `site_id` | comparisons, `IS [NOT] NULL` | SQL on the reported site id | none |
+//! | `"table"` | `=`, `IS` (binary collation) | choosing the tables read | skips tables |
+//!
+//! (comparisons: `=` `>` `>=` `<` `<=` `!=` `IS` `IS NOT`)
 //!
 //! Each SQL term compares what the virtual table reports with the same affinity SQLite would
 //! use on the virtual column (the clock columns are INTEGER or BLOB like the declared
