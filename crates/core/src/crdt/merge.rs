@@ -34,7 +34,7 @@
 use super::crr::with_savepoint;
 use super::plan::{Group, Plan};
 use super::state::{self, Shared};
-use super::tables::{clock_ident, quote_ident};
+use super::tables::{clock_ident, quote_ident, TableInfo};
 use super::{ApplyStats, Change};
 use crate::error::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
@@ -85,19 +85,46 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
     }
     let plan = Plan::build(conn, changes)?;
     stats.applied = with_savepoint(conn, "crsql_apply", || {
-        let previous = shared.set_sync_bit(true);
-        let result = (|| {
-            let mut m = Merger::new(conn, &shared, &plan, changes);
-            for g in &plan.groups {
-                m.merge_group(g)?;
-            }
-            Ok(m.applied)
-        })();
-        shared.set_sync_bit(previous);
-        result
+        merge_plan(conn, &shared, &plan, changes)
     })?;
     shared.add_rows_impacted(stats.applied as i64);
     Ok(stats)
+}
+
+/// [`apply_changes`] without its savepoint, for `INSERT INTO crsql_changes`: the virtual table
+/// runs inside the caller's INSERT statement, where SQLite refuses to open a savepoint, and the
+/// statement (or the caller's transaction) is what rolls a failed change back. `crrs`: the
+/// replicated tables, as `crr_tables` lists them.
+pub(crate) fn apply_in_statement(
+    conn: &Connection,
+    changes: &[Change],
+    crrs: &[TableInfo],
+) -> Result<usize> {
+    let shared = state::get(conn)?;
+    let plan = Plan::build_with(changes, crrs)?;
+    let applied = merge_plan(conn, &shared, &plan, changes)?;
+    shared.add_rows_impacted(applied as i64);
+    Ok(applied)
+}
+
+/// Merges the validated `plan` with the sync bit set (local-write triggers silent); returns how
+/// many changes changed the database.
+fn merge_plan(
+    conn: &Connection,
+    shared: &Shared,
+    plan: &Plan,
+    changes: &[Change],
+) -> Result<usize> {
+    let previous = shared.set_sync_bit(true);
+    let result = (|| {
+        let mut m = Merger::new(conn, shared, plan, changes);
+        for g in &plan.groups {
+            m.merge_group(g)?;
+        }
+        Ok(m.applied)
+    })();
+    shared.set_sync_bit(previous);
+    result
 }
 
 /// A clock as known during the merge of one row.

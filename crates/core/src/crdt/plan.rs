@@ -37,7 +37,12 @@ pub(crate) struct Plan {
 
 impl Plan {
     pub(crate) fn build(conn: &Connection, changes: &[Change]) -> Result<Plan> {
-        let crrs = crr_tables(conn)?;
+        Plan::build_with(changes, &crr_tables(conn)?)
+    }
+
+    /// [`Plan::build`] against `crrs`, the replicated tables as `crr_tables` lists them (for a
+    /// caller that keeps them between calls: `INSERT INTO crsql_changes` merges row by row).
+    pub(crate) fn build_with(changes: &[Change], crrs: &[TableInfo]) -> Result<Plan> {
         let mut tables: Vec<TableInfo> = Vec::new();
         let mut table_ix: HashMap<&str, usize> = HashMap::new();
         let mut raw_ix: HashMap<(usize, &[u8]), usize> = HashMap::new();
