@@ -7,6 +7,8 @@
 - `site_id`, `pk`: this database's site id; a primary key packed as `crsql_changes.pk` carries it.
 - `sync` and friends: the ways the upstream cases move change rows between databases, all
   through `SELECT ... FROM crsql_changes` and `INSERT INTO crsql_changes`.
+- `clock_key`: the `key` a clock row of a given primary key has: the packed primary key in
+  synqlite, the `<table>__crsql_pks` integer in cr-sqlite.
 - Intended differences: a test whose upstream expectation synqlite does not meet on purpose
   is decorated with `@intended_difference(KEY)`. It first asserts, with plain `assert`, every
   part of the expectation that does not depend on the difference (a failure there is a real
@@ -14,6 +16,9 @@
   raises `IntendedDifference`, the only exception the strict xfail accepts. So the suite stays
   green, any other failure still fails, and an unexpected pass (synqlite now matching
   cr-sqlite) fails the run as XPASS(strict).
+- `SYNQLITE_CRSQLITE_REFERENCE=1` (with `SYNQLITE_CRSQLITE_EXT` naming a build of cr-sqlite
+  0.16.3 itself, see `reference`): the intended-difference marks are off, so every applicable
+  case must pass as written, which checks the expectations against upstream's behaviour.
 """
 
 import os
@@ -23,6 +28,9 @@ import struct
 import pytest
 
 ENV_EXTENSION = "SYNQLITE_CRSQLITE_EXT"
+ENV_REFERENCE = "SYNQLITE_CRSQLITE_REFERENCE"
+#: Running against cr-sqlite itself: no intended differences apply.
+REFERENCE = os.environ.get(ENV_REFERENCE) == "1"
 
 #: Why synqlite's results differ from cr-sqlite 0.16.3's in a documented way. The README's
 #: table names the same keys.
@@ -48,6 +56,8 @@ class IntendedDifference(AssertionError):
 
 def intended_difference(key):
     """Marks a test as failing on purpose, only through `expect_upstream(..., key)`."""
+    if REFERENCE:
+        return pytest.mark.reference_passes
     return pytest.mark.xfail(
         raises=IntendedDifference, strict=True, reason=f"intended difference [{key}]: {DIFFERENCES[key]}"
     )
@@ -132,6 +142,20 @@ def pk(*values):
             out.append((n << 3) | 1)
             out += v.to_bytes(n, "big")
     return bytes(out)
+
+
+def clock_key(conn, table, **pk_values):
+    """The `key` column of `table`'s clock rows for the row with primary key `pk_values`."""
+    lookaside = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (f"{table}__crsql_pks",)
+    ).fetchone()
+    if lookaside is None:
+        return pk(*pk_values.values())
+    where = " AND ".join(f'"{name}" = ?' for name in pk_values)
+    row = conn.execute(f'SELECT __crsql_key FROM "{table}__crsql_pks" WHERE {where}', tuple(pk_values.values())).fetchone()
+    if row is None:
+        raise LookupError(f"{table}__crsql_pks has no key for {pk_values}")
+    return row[0]
 
 
 INSERT_CHANGE = "INSERT INTO crsql_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"

@@ -12,6 +12,7 @@ from harness import (
     ALL_COLUMNS,
     apply_rows,
     changes,
+    clock_key,
     close,
     connect,
     pk,
@@ -107,9 +108,9 @@ def test_equivalent_delete_cls_is_noop():
     c1, c2 = foo_db(), foo_db()
     run(c1, "INSERT INTO foo VALUES (1, 1)", "DELETE FROM foo")
     run(c2, "INSERT INTO foo VALUES (1, 1)", "DELETE FROM foo")
-    # A stray column clock that a merge doing any work on the row would drop. Its key is the
-    # packed primary key (cr-sqlite's clock key is the row's __crsql_pks integer, 1 here).
-    run(c2, f"INSERT INTO foo__crsql_clock VALUES (x'{pk(1).hex()}', 'b', 3, 1, 0, 1)")
+    # A stray column clock that a merge doing any work on the row would drop.
+    c2.execute("INSERT INTO foo__crsql_clock VALUES (?, 'b', 3, 1, 0, 1)", (clock_key(c2, "foo", a=1),))
+    c2.commit()
     before = changes(c2)
 
     sync(c1, c2)
