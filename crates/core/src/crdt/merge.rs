@@ -85,19 +85,41 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
     }
     let plan = Plan::build(conn, changes)?;
     stats.applied = with_savepoint(conn, "crsql_apply", || {
-        let previous = shared.set_sync_bit(true);
-        let result = (|| {
-            let mut m = Merger::new(conn, &shared, &plan, changes);
-            for g in &plan.groups {
-                m.merge_group(g)?;
-            }
-            Ok(m.applied)
-        })();
-        shared.set_sync_bit(previous);
-        result
+        merge_plan(conn, &shared, &plan, changes)
     })?;
     shared.add_rows_impacted(stats.applied as i64);
     Ok(stats)
+}
+
+/// [`apply_changes`] without its savepoint, for `INSERT INTO crsql_changes`: the virtual table
+/// runs inside the caller's INSERT statement, where SQLite refuses to open a savepoint, and the
+/// statement (or the caller's transaction) is what rolls a failed change back.
+pub(crate) fn apply_in_statement(conn: &Connection, changes: &[Change]) -> Result<usize> {
+    let shared = state::get(conn)?;
+    let plan = Plan::build(conn, changes)?;
+    let applied = merge_plan(conn, &shared, &plan, changes)?;
+    shared.add_rows_impacted(applied as i64);
+    Ok(applied)
+}
+
+/// Merges the validated `plan` with the sync bit set (local-write triggers silent); returns how
+/// many changes changed the database.
+fn merge_plan(
+    conn: &Connection,
+    shared: &Shared,
+    plan: &Plan,
+    changes: &[Change],
+) -> Result<usize> {
+    let previous = shared.set_sync_bit(true);
+    let result = (|| {
+        let mut m = Merger::new(conn, shared, plan, changes);
+        for g in &plan.groups {
+            m.merge_group(g)?;
+        }
+        Ok(m.applied)
+    })();
+    shared.set_sync_bit(previous);
+    result
 }
 
 /// A clock as known during the merge of one row.

@@ -31,7 +31,8 @@
 //! - `plan`, `merge`: validating and grouping incoming changes; [`apply_changes`],
 //!   [`compare_values`];
 //! - `state`, `functions`: per-connection state (site id, db_version, seq, sync bit) and the
-//!   `crsql_*` SQL functions.
+//!   `crsql_*` SQL functions;
+//! - `vtab` (with `vtab_plan`, `vtab_cursor`): the `crsql_changes` virtual table.
 //!
 //! Metadata: `crsql_master` (key/value), `crsql_site_id` (site ids by ordinal; ordinal 0 is this
 //! database), `crsql_tracked_peers` (as in cr-sqlite; the sync cursors), and one
@@ -49,8 +50,13 @@ mod merge;
 pub mod pack;
 mod page;
 mod plan;
+#[cfg(feature = "loadable_extension")]
+mod raw_hooks;
 mod state;
 mod tables;
+mod vtab;
+mod vtab_cursor;
+mod vtab_plan;
 
 pub use alter::{as_table, begin_alter, commit_alter, is_replicated};
 pub use changes::changes_since;
@@ -138,6 +144,7 @@ pub fn init(conn: &mut Connection) -> Result<()> {
     let (site_id, merge_equal) = bootstrap(conn)?;
     let shared = Arc::new(Shared::new(site_id, merge_equal));
     functions::register(conn, &shared)?;
+    vtab::register(conn, &shared)?;
     install_hooks(conn, &shared, None, None)?;
     state::register(conn, &shared);
     crr::upgrade_triggers(conn)
@@ -154,6 +161,11 @@ pub fn set_tx_hooks(
     install_hooks(conn, &shared, on_commit, on_rollback)
 }
 
+// The loadable extension cannot rely on rusqlite's hooks (SQLite 3.44+): see `raw_hooks`.
+#[cfg(feature = "loadable_extension")]
+use raw_hooks::install as install_hooks;
+
+#[cfg(not(feature = "loadable_extension"))]
 fn install_hooks(
     conn: &mut Connection,
     shared: &Arc<Shared>,
