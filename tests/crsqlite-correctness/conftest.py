@@ -19,7 +19,7 @@ import harness
 
 settings.register_profile(
     "ci",
-    max_examples=25,
+    max_examples=100,
     derandomize=True,
     database=None,
     deadline=None,

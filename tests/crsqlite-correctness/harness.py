@@ -13,7 +13,9 @@
   is decorated with `@intended_difference(KEY)`. It first asserts, with plain `assert`, every
   part of the expectation that does not depend on the difference (a failure there is a real
   failure), then calls `expect_upstream(actual, expected, KEY)` for the part that does; that
-  raises `IntendedDifference`, the only exception the strict xfail accepts. So the suite stays
+  raises `IntendedDifference`, the only exception the strict xfail accepts (`Upstream` does the
+  same for tests that compare several steps: each step's spared part is asserted at once, the
+  documented part is settled at the end, so every step runs). So the suite stays
   green, any other failure still fails, and an unexpected pass (synqlite now matching
   cr-sqlite) fails the run as XPASS(strict).
 - `SYNQLITE_CRSQLITE_REFERENCE=1` (with `SYNQLITE_CRSQLITE_EXT` naming a build of cr-sqlite
@@ -36,8 +38,8 @@ REFERENCE = os.environ.get(ENV_REFERENCE) == "1"
 #: table names the same keys.
 DIFFERENCES = {
     "merge-seq": (
-        "merged change rows get fresh local seq numbers (and one db_version per merge batch); "
-        "cr-sqlite keeps the incoming seq and raises db_version row by row"
+        "merged change rows get fresh local seq numbers (in the receiver's transaction); "
+        "cr-sqlite keeps the seq the row had on its writer"
     ),
     "pk-change": (
         "a primary-key change re-records the row's columns under the new key with a new "
@@ -69,6 +71,33 @@ def expect_upstream(actual, expected, key):
         raise IntendedDifference(
             f"[{key}] {DIFFERENCES[key]}\n  synqlite:  {actual!r}\n  cr-sqlite: {expected!r}"
         )
+
+
+class Upstream:
+    """Compares results with cr-sqlite's where the documented difference `key` applies.
+
+    `check` asserts at once that `actual` equals `expected` with the columns at `ignore` left out
+    (and, with `unordered`, in any order: a difference in seq also changes the (db_version, seq)
+    order); it remembers whether they are also equal in full. `settle` raises
+    `IntendedDifference` if any full comparison differed.
+    """
+
+    def __init__(self, key):
+        self.key = key
+        self.mismatches = []
+
+    def check(self, actual, expected, ignore=(), unordered=False):
+        spared_actual, spared_expected = without(actual, *ignore), without(expected, *ignore)
+        if unordered:
+            spared_actual, spared_expected = sorted(spared_actual, key=repr), sorted(spared_expected, key=repr)
+        assert spared_actual == spared_expected
+        if actual != expected:
+            self.mismatches.append((actual, expected))
+
+    def settle(self):
+        if self.mismatches:
+            actual, expected = zip(*self.mismatches)
+            expect_upstream(list(actual), list(expected), self.key)
 
 
 def extension_path():

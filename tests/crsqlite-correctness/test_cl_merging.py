@@ -10,12 +10,15 @@ from hypothesis import strategies as st
 
 from harness import (
     ALL_COLUMNS,
+    SEQ,
+    Upstream,
     apply_rows,
     changes,
     clock_key,
     close,
     connect,
     pk,
+    intended_difference,
     site_id,
     sync,
     sync_delta,
@@ -73,6 +76,7 @@ def test_larger_cl_wins_all():
     close(c2)
 
 
+@intended_difference("merge-seq")
 def test_larger_cl_delete_deletes_all():
     c1, c2 = foo_db(), foo_db()
     run(c1, "INSERT INTO foo VALUES (1, 1)", "DELETE FROM foo")
@@ -84,9 +88,11 @@ def test_larger_cl_delete_deletes_all():
     s1 = site_id(c1)
     # c1 keeps only the delete record (cl 2); c2 took it at its next db_version.
     assert changes(c1) == [("foo", pk(1), "-1", None, 2, 1, s1, 2, 1)]
-    assert changes(c2) == [("foo", pk(1), "-1", None, 2, 2, s1, 2, 1)]
+    upstream = Upstream("merge-seq")
+    upstream.check(changes(c2), [("foo", pk(1), "-1", None, 2, 2, s1, 2, 1)], ignore=[SEQ])
     close(c1)
     close(c2)
+    upstream.settle()
 
 
 def test_smaller_delete_does_not_delete_larger_cl():
@@ -134,6 +140,7 @@ def test_smaller_cl_loses_all():
     close(c2)
 
 
+@intended_difference("merge-seq")
 def test_pr_299_scenario():
     # cr-sqlite PR 299: a resurrection must win over a row with higher column versions even
     # when the receiver never saw the delete.
@@ -154,16 +161,19 @@ def test_pr_299_scenario():
 
     got = changes(c2)
     s1 = site_id(c1)
-    assert got == [
-        ("foo", pk(1), "-1", None, 3, 3, s1, 3, 0),
-        ("foo", pk(1), "b", 1, 1, 3, s1, 3, 1),
-    ]
+    upstream = Upstream("merge-seq")
+    upstream.check(
+        got,
+        [("foo", pk(1), "-1", None, 3, 3, s1, 3, 0), ("foo", pk(1), "b", 1, 1, 3, s1, 3, 1)],
+        ignore=[SEQ],
+    )
     assert rows(c1) == rows(c2)
     # Everything else c1 has is older: merging it changes nothing.
     sync(c1, c2)
     assert changes(c2) == got
     close(c1)
     close(c2)
+    upstream.settle()
 
 
 def test_sync_with_siteid():
@@ -193,6 +203,7 @@ def test_sync_with_siteid():
     close(c2)
 
 
+@intended_difference("merge-seq")
 def test_resurrection_of_live_thing_via_sentinel():
     c1, c2 = foo_db(), foo_db()
     run(c1, "INSERT INTO foo VALUES (1, 1)", "DELETE FROM foo", "INSERT INTO foo VALUES (1, 1)")
@@ -202,23 +213,30 @@ def test_resurrection_of_live_thing_via_sentinel():
     send_only(c1, c2, "cid = '-1'")
 
     s1, s2 = site_id(c1), site_id(c2)
-    # c2's b clock is zeroed (it belongs to the old life) at the new db_version.
-    assert changes(c2) == [
-        ("foo", pk(1), "b", 1, 0, 2, s2, 3, 0),
-        ("foo", pk(1), "-1", None, 3, 2, s1, 3, 2),
-    ]
+    upstream = Upstream("merge-seq")
+    # c2's b clock is zeroed (it belongs to the old life) at the new db_version. (The seqs set
+    # the order of these two rows of one db_version.)
+    upstream.check(
+        changes(c2),
+        [("foo", pk(1), "b", 1, 0, 2, s2, 3, 0), ("foo", pk(1), "-1", None, 3, 2, s1, 3, 2)],
+        ignore=[SEQ],
+        unordered=True,
+    )
 
     # Then c1's b (col_version 1 in the new life) arrives and wins over the zeroed clock; the
     # db_version moves too, so peers that pull from c2 through another peer still see it.
     send_only(c1, c2, "cid != '-1'")
-    assert changes(c2) == [
-        ("foo", pk(1), "-1", None, 3, 2, s1, 3, 2),
-        ("foo", pk(1), "b", 1, 1, 3, s1, 3, 3),
-    ]
+    upstream.check(
+        changes(c2),
+        [("foo", pk(1), "-1", None, 3, 2, s1, 3, 2), ("foo", pk(1), "b", 1, 1, 3, s1, 3, 3)],
+        ignore=[SEQ],
+    )
     close(c1)
     close(c2)
+    upstream.settle()
 
 
+@intended_difference("merge-seq")
 def test_resurrection_of_live_thing_via_non_sentinel():
     c1, c2 = foo_db(), foo_db()
     run(c1, "INSERT INTO foo VALUES (1, 1)", "DELETE FROM foo", "INSERT INTO foo VALUES (1, 1)")
@@ -229,16 +247,20 @@ def test_resurrection_of_live_thing_via_non_sentinel():
 
     got = changes(c2)
     s1 = site_id(c1)
-    assert got == [
-        ("foo", pk(1), "-1", None, 3, 2, s1, 3, 3),
-        ("foo", pk(1), "b", 1, 1, 2, s1, 3, 3),
-    ]
+    upstream = Upstream("merge-seq")
+    upstream.check(
+        got,
+        [("foo", pk(1), "-1", None, 3, 2, s1, 3, 3), ("foo", pk(1), "b", 1, 1, 2, s1, 3, 3)],
+        ignore=[SEQ],
+    )
     sync(c1, c2)
     assert changes(c2) == got
     close(c1)
     close(c2)
+    upstream.settle()
 
 
+@intended_difference("merge-seq")
 def test_resurrection_of_dead_thing_via_sentinel():
     c1, c2 = foo_db(), foo_db()
     run(c1, "INSERT INTO foo VALUES (1, 1)", "DELETE FROM foo", "INSERT INTO foo VALUES (1, 1)")
@@ -247,11 +269,14 @@ def test_resurrection_of_dead_thing_via_sentinel():
     send_only(c1, c2, "cid = '-1'")
 
     # The row comes back (cl 3) at c2's next db_version.
-    assert changes(c2) == [("foo", pk(1), "-1", None, 3, 2, site_id(c1), 3, 2)]
+    upstream = Upstream("merge-seq")
+    upstream.check(changes(c2), [("foo", pk(1), "-1", None, 3, 2, site_id(c1), 3, 2)], ignore=[SEQ])
     close(c1)
     close(c2)
+    upstream.settle()
 
 
+@intended_difference("merge-seq")
 def test_resurrection_of_dead_thing_via_non_sentinel():
     c1, c2 = foo_db(), foo_db()
     run(c1, "INSERT INTO foo VALUES (1, 1)", "DELETE FROM foo", "INSERT INTO foo VALUES (1, 1)")
@@ -259,13 +284,17 @@ def test_resurrection_of_dead_thing_via_non_sentinel():
 
     send_only(c1, c2, "cid != '-1'")
 
+    # Row back (cl 3) at c2's next db_version, with c1's b.
     s1 = site_id(c1)
-    assert changes(c2) == [
-        ("foo", pk(1), "-1", None, 3, 2, s1, 3, 3),
-        ("foo", pk(1), "b", 1, 1, 2, s1, 3, 3),
-    ]
+    upstream = Upstream("merge-seq")
+    upstream.check(
+        changes(c2),
+        [("foo", pk(1), "-1", None, 3, 2, s1, 3, 3), ("foo", pk(1), "b", 1, 1, 2, s1, 3, 3)],
+        ignore=[SEQ],
+    )
     close(c1)
     close(c2)
+    upstream.settle()
 
 
 def test_advance_db_version_on_clock_zero_scenario():
@@ -436,6 +465,7 @@ def test_pko_delete():
     close(c2)
 
 
+@intended_difference("merge-seq")
 def test_pko_resurrect():
     c1, c2 = pk_only_db(), pk_only_db()
     run(c1, "INSERT INTO foo VALUES (1)")
@@ -447,9 +477,12 @@ def test_pko_resurrect():
     sync(c1, c2)  # commits c2's delete and the merge together
 
     assert rows(c1) == rows(c2) == [(1,)]
-    assert changes(c2) == [("foo", pk(1), "-1", None, 3, 3, site_id(c1), 3, 0)]
+    # (c2's own delete took seq 0 of that transaction.)
+    upstream = Upstream("merge-seq")
+    upstream.check(changes(c2), [("foo", pk(1), "-1", None, 3, 3, site_id(c1), 3, 0)], ignore=[SEQ])
     close(c1)
     close(c2)
+    upstream.settle()
 
 
 def test_discord_report_corrosion():

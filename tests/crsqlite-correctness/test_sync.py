@@ -3,7 +3,7 @@ defaults and backfilled clocks, alters, equal values (with and without the tie-b
 larger/smaller clocks and values.
 """
 
-from harness import changes, close, connect, pk, site_id, sync
+from harness import SEQ, Upstream, changes, close, connect, intended_difference, pk, site_id, sync
 
 # A small presentation app's schema: quoted names ("user", "order") included.
 APP_SCHEMA = (
@@ -192,6 +192,7 @@ def test_db_version_moves_as_expected_post_alter():
     ]
 
 
+@intended_difference("merge-seq")
 def test_merging_on_defaults2():
     # db1: a row from before the alter, so column c has no clock (only its DEFAULT 0).
     # db2: the same row inserted after the alter with explicit values (b = 2, c = 3).
@@ -224,11 +225,13 @@ def test_merging_on_defaults2():
     db1, db2 = make_db1(), make_db2()
     sync(db2, db1)
     s1, s2 = site_id(db1), site_id(db2)
+    upstream = Upstream("merge-seq")
     # b: equal clocks, 4 > 2, db1 keeps its own. c: db1 has no clock, so db2's value is taken.
-    assert changes(db1) == [
-        ("foo", pk(1), "b", 4, 1, 1, s1, 1, 0),
-        ("foo", pk(1), "c", 3, 1, 2, s2, 1, 1),
-    ]
+    upstream.check(
+        changes(db1),
+        [("foo", pk(1), "b", 4, 1, 1, s1, 1, 0), ("foo", pk(1), "c", 3, 1, 2, s2, 1, 1)],
+        ignore=[SEQ],
+    )
     close(db1)
     close(db2)
 
@@ -236,10 +239,12 @@ def test_merging_on_defaults2():
     s1, s2 = site_id(db1), site_id(db2)
     sync(db1, db2)
     # c keeps db2's value (db1 sent none); b = 4 from db1 wins and moves db2's db_version.
-    assert changes(db2) == [
-        ("foo", pk(1), "c", 3, 1, 1, s2, 1, 1),
-        ("foo", pk(1), "b", 4, 1, 2, s1, 1, 0),
-    ]
+    upstream.check(
+        changes(db2),
+        [("foo", pk(1), "c", 3, 1, 1, s2, 1, 1), ("foo", pk(1), "b", 4, 1, 2, s1, 1, 0)],
+        ignore=[SEQ],
+    )
+    upstream.settle()
 
 
 def basic_db():
