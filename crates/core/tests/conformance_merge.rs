@@ -169,6 +169,25 @@ both! {
         assert_eq!(crdt::db_version(&c).unwrap(), before.2 + 1);
     }
 
+    /// `crsql_rows_impacted()` counts as cr-sqlite's merge does: a column change that
+    /// resurrects its row counts the resurrect and the column.
+    fn rows_impacted_counts_as_cr_sqlite() {
+        let c = peer(SONGS);
+        let impacted = || c.query_row("SELECT crsql_rows_impacted()", [], |r| r.get::<_, i64>(0)).unwrap();
+        // Asserted after COMMIT: dropping a connection inside a transaction is not what this tests.
+        c.execute_batch("BEGIN").unwrap();
+        let s = crdt::apply_changes(&c, &[change("songs", 1, "title", t("a"), 1, 3, 7)]).unwrap();
+        let first = (s.applied, impacted());
+        crdt::apply_changes(&c, &[change("songs", 1, "title", t("a"), 1, 3, 7),
+                                  change("songs", 2, "title", t("b"), 1, 1, 7),
+                                  change("songs", 1, "-1", Value::Null, 4, 4, 7)]).unwrap();
+        let second = impacted();
+        c.execute_batch("COMMIT").unwrap();
+        assert_eq!(first, (1, 2));
+        assert_eq!(second, 4);
+        assert_eq!(impacted(), 0);
+    }
+
     /// cr-sqlite looks tables and columns up by exact name.
     fn names_match_exactly() {
         let c = peer(SONGS);

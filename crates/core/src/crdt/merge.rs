@@ -97,7 +97,7 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
         return Ok(stats);
     }
     let plan = Plan::build(conn, changes)?;
-    stats.applied = with_savepoint(conn, "crsql_apply", || {
+    let (applied, impacted) = with_savepoint(conn, "crsql_apply", || {
         let previous = shared.set_sync_bit(true);
         let saved = shared.snapshot();
         let result = (|| {
@@ -105,7 +105,7 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
             for g in &plan.groups {
                 m.merge_group(g)?;
             }
-            Ok(m.applied)
+            Ok((m.applied, m.impacted))
         })();
         if result.is_err() {
             // Before the savepoint rolls back: the version this batch took is not used.
@@ -114,7 +114,8 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
         shared.set_sync_bit(previous);
         result
     })?;
-    shared.add_rows_impacted(stats.applied as i64);
+    stats.applied = applied;
+    shared.add_rows_impacted(impacted);
     Ok(stats)
 }
 
@@ -199,6 +200,9 @@ struct Merger<'c, 'p> {
     site_blobs: HashMap<i64, Vec<u8>>,
     merge_equal: bool,
     applied: usize,
+    /// `crsql_rows_impacted()` as cr-sqlite counts it: one per delete, sentinel, resurrect
+    /// before a column, and column written (a resurrecting column change counts two).
+    impacted: i64,
 }
 
 impl<'c, 'p> Merger<'c, 'p> {
@@ -219,6 +223,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             site_blobs: HashMap::new(),
             merge_equal: shared.merge_equal_values(),
             applied: 0,
+            impacted: 0,
         }
     }
 
@@ -418,6 +423,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                 dirty: true,
             });
             row.changed = true;
+            self.impacted += 1;
             return Ok(true);
         }
         let col = match self.plan.targets[i] {
@@ -427,6 +433,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                     return Ok(false);
                 }
                 row.resurrect(ch.col_version, 0, i);
+                self.impacted += 1;
                 return Ok(true);
             }
             Target::Unknown => {
@@ -449,6 +456,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         let mut changed = false;
         if needs_resurrect && (exists || ch.cl > 1) {
             row.resurrect(ch.cl, 0, i);
+            self.impacted += 1;
             changed = true;
         }
         let wins = needs_resurrect || !exists || self.column_wins(g, row, col, i)?;
@@ -461,6 +469,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                 dirty: true,
             });
             row.changed = true;
+            self.impacted += 1;
             changed = true;
         }
         Ok(changed)
