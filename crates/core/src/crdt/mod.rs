@@ -50,7 +50,6 @@ mod merge;
 pub mod pack;
 mod page;
 mod plan;
-#[cfg(feature = "loadable_extension")]
 mod raw_hooks;
 mod state;
 mod tables;
@@ -161,36 +160,10 @@ pub fn set_tx_hooks(
     install_hooks(conn, &shared, on_commit, on_rollback)
 }
 
-// The loadable extension cannot rely on rusqlite's hooks (SQLite 3.44+): see `raw_hooks`.
-#[cfg(feature = "loadable_extension")]
+// rusqlite's hooks live in SQLite's client data, which SQLite 3.44+ frees before the rollback
+// that closing a connection inside a transaction runs (the rollback hook then read freed
+// memory), and which older SQLite lacks (the loadable extension): see `raw_hooks`.
 use raw_hooks::install as install_hooks;
-
-#[cfg(not(feature = "loadable_extension"))]
-fn install_hooks(
-    conn: &mut Connection,
-    shared: &Arc<Shared>,
-    mut on_commit: Option<CommitHook>,
-    mut on_rollback: Option<RollbackHook>,
-) -> Result<()> {
-    let s = shared.clone();
-    conn.commit_hook(Some(move || {
-        let veto = on_commit.as_mut().is_some_and(|f| f());
-        if veto {
-            s.on_rollback();
-        } else {
-            s.on_commit();
-        }
-        veto
-    }))?;
-    let s = shared.clone();
-    conn.rollback_hook(Some(move || {
-        s.on_rollback();
-        if let Some(f) = on_rollback.as_mut() {
-            f();
-        }
-    }))?;
-    Ok(())
-}
 
 /// This database's persistent 16-byte site id (`crsql_site_id()`).
 pub fn site_id(conn: &Connection) -> Result<[u8; 16]> {

@@ -1,9 +1,10 @@
-//! The commit and rollback hooks of [`init`](super::init) through SQLite's C API, for the
-//! loadable extension (feature `loadable_extension`).
+//! The commit and rollback hooks of [`init`](super::init) through SQLite's C API.
 //!
 //! rusqlite keeps the closures of `Connection::commit_hook` / `rollback_hook` in
-//! `sqlite3_set_clientdata`, which SQLite has only since 3.44; an extension runs in whatever
-//! SQLite its host has (Debian 12's Python links 3.40). Here the hooks' state lives on the heap
+//! `sqlite3_set_clientdata`, which SQLite has only since 3.44 (an extension runs in whatever
+//! SQLite its host has: Debian 12's Python links 3.40) and which SQLite frees *before* the
+//! rollback it runs when a connection closes inside a transaction, so that rollback hook would
+//! read freed memory (`tests/close_in_tx.rs`). Here the hooks' state lives on the heap
 //! and is owned by a hidden SQL function, `crsql_internal_tx_hooks()`, whose destructor SQLite
 //! runs when the connection closes (after its last commit or rollback) or when the function is
 //! registered again by the next install (which then points the hooks at its own state). Like
