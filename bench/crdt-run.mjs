@@ -4,6 +4,10 @@
 //   insert:  10k rows in one transaction into a plain table and into a replicated one;
 //   merge:   250k change rows (50k rows x 5 columns, generated once by synqlite) into a fresh
 //            database, in one transaction and in 1024-row chunks (one transaction each);
+//   merge through the virtual table: the same 250k rows, one `INSERT INTO crsql_changes` each
+//            in one transaction, on both (crsqlite-wasm's own merge path);
+//   read:    all 250k change rows of a 50k-row table, `SELECT ... FROM crsql_changes WHERE
+//            db_version > 0` on both, and synqlite's `changes(0)` against the same anchor;
 //   since:   change rows of the last 1% of versions on a 100k-row table written in 1,000 txs.
 // Numbers only: the checks (same table checksums and clock counts on both) become failures.
 import { ensureCrsqliteBundle, crsqliteVersion } from './crsqlite-bundle.mjs';
@@ -23,6 +27,9 @@ const W = {
   overhead: 'crdt: replicated / plain table overhead, insert 10k rows in 1 tx (factor)',
   merge: 'crdt: merge 250k change rows (50k rows x 5 cols) into a fresh db, 1 tx',
   mergeChunks: 'crdt: merge 250k change rows (50k rows x 5 cols) into a fresh db, 1024-row chunks (1 tx each)',
+  mergeVtab: 'crdt: merge 250k change rows (50k rows x 5 cols) into a fresh db, INSERT INTO crsql_changes per row, 1 tx',
+  readVtab: 'crdt: read 250k change rows, SELECT * FROM crsql_changes WHERE db_version > 0',
+  readChanges: 'crdt: read 250k change rows, synqlite changes(0) vs crsqlite-wasm SELECT * FROM crsql_changes',
   since: 'crdt: changes since the last 1% of versions (10 of 1,000 txs, 2k change rows) on a 100k-row table',
 };
 export const CRDT_WORKLOADS = Object.values(W);
@@ -122,7 +129,7 @@ export async function runCrdt({ context, url, log, selected, reps: repsOverride 
       detail.anchorDefaultTempStore = { rows: 1000, ...(await call('run', 'anchor', 'tempStoreProbe', { n: 1000 })) };
     }
 
-    if (want(W.merge, W.mergeChunks)) {
+    if (want(W.merge, W.mergeChunks, W.mergeVtab)) {
       const t0 = Date.now();
       const prep = await call('prepareMerge', MERGE_ROWS);
       detail.mergeInput = prep;
@@ -130,10 +137,10 @@ export async function runCrdt({ context, url, log, selected, reps: repsOverride 
         `handed to crsqlite-wasm in ${round(prep.transferMs, 0)} ms`);
       const expect = [...prep.check, prep.changeRows, prep.changeRows];
       const warm = { limit: Math.round(prep.changeRows / 10) };
-      for (const [name, chunk] of [[W.merge, 0], [W.mergeChunks, MERGE_CHUNK]]) {
+      for (const [name, chunk, via] of [[W.merge, 0], [W.mergeChunks, MERGE_CHUNK], [W.mergeVtab, 0, 'vtab']]) {
         if (!selected(name)) continue;
         const t1 = Date.now();
-        const r = await repeat(name, 3, 'merge', { chunk }, { chunk, ...warm });
+        const r = await repeat(name, 3, 'merge', { chunk, via }, { chunk, via, ...warm });
         for (const lib of LIBS) {
           const bad = r[lib].find((x) => !same(x.check, expect));
           if (bad) failures.push(`${name}: ${lib} returned ${JSON.stringify(bad.check)}, expected ${JSON.stringify(expect)}`);
@@ -148,6 +155,22 @@ export async function runCrdt({ context, url, log, selected, reps: repsOverride 
         log(`  (${((Date.now() - t1) / 1000).toFixed(1)} s; anchor writes settled after ${e._settled.anchor} ms)`);
       }
       log(`crdt merge workloads: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+
+    if (want(W.readVtab, W.readChanges)) {
+      const t0 = Date.now();
+      const expect = [MERGE_ROWS * 5];
+      for (const [name, via] of [[W.readVtab, 'vtab'], [W.readChanges, 'changes']]) {
+        if (!selected(name)) continue;
+        const r = {};
+        for (const lib of LIBS) {
+          r[lib] = await call('run', lib, 'readAll', { rows: MERGE_ROWS, reps: repsOverride ?? 5, via });
+          if (!same(r[lib].check, expect)) failures.push(`${name}: ${lib} returned ${JSON.stringify(r[lib].check)}, expected ${JSON.stringify(expect)}`);
+          detail.samples.push({ workload: name, lib, ...r[lib] });
+        }
+        entry(name, { synqlite: r.synqlite.ms, anchor: r.anchor.ms });
+      }
+      log(`  (read workloads: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
 
     if (want(W.since)) {

@@ -161,6 +161,25 @@ serve({
     });
   },
 
+  /** Every change row of a `rows`-row merge table (filled untimed), read `reps` times (+1 warm-up). */
+  async readAll({ name, rows, reps }) {
+    return withDb(name, async (db) => {
+      await db.exec(SQL.createM);
+      await db.exec(SQL.crrM);
+      await db.exec(SQL.fillM(rows));
+      await cells(db, SQL.checkM); // waits for the queued writes
+      const ms = [];
+      let n = 0;
+      for (let r = -1; r < reps; r++) {
+        const t0 = performance.now();
+        n = (await db.execA(SQL.changesSince, [0])).length;
+        const dt = performance.now() - t0;
+        if (r >= 0) ms.push(dt);
+      }
+      return { ms, check: [n] };
+    });
+  },
+
   async changesSince({ name, rows, versions, last, reps }) {
     return withDb(name, async (db) => {
       await db.exec(SQL.createT);

@@ -86,16 +86,28 @@ serve({
     }, 'memory');
   },
 
-  /** Merges the generated rows (or the first `limit`) into a fresh db: one call, or `chunk`-row calls. */
-  async merge({ name, chunk, limit }) {
+  /**
+   * Merges the generated rows (or the first `limit`) into a fresh db: one call, or `chunk`-row
+   * calls; `via: 'vtab'`: one `INSERT INTO crsql_changes` per row in one transaction instead
+   * (as crsqlite-wasm merges).
+   */
+  async merge({ name, chunk, limit, via }) {
     if (!merge) throw new Error('genChanges first');
     const rows = limit ? merge.slice(0, limit) : merge;
+    const args = via === 'vtab'
+      ? rows.map((c) => [c.table, c.pk, c.cid, c.val, c.col_version, c.db_version, c.site_id, c.cl, c.seq])
+      : null;
     return withDb(name, (db) => {
       db.exec(SQL.createM);
       db.exec(SQL.crrM);
       let applied = 0;
       const r = timed(db, () => {
-        if (!chunk) {
+        if (args) {
+          db.exec('BEGIN');
+          for (const a of args) db.exec(SQL.insertChange, a);
+          db.exec('COMMIT');
+          applied = rows.length;
+        } else if (!chunk) {
           applied = db.applyChanges(rows).applied;
         } else {
           for (let i = 0; i < rows.length; i += chunk) applied += db.applyChanges(rows.slice(i, i + chunk)).applied;
@@ -103,6 +115,33 @@ serve({
       }, SQL.checkM);
       const clocks = num(db.query('SELECT count(*) FROM m__crsql_clock').values[0]);
       return { ms: r.ms, settledMs: r.settledMs, applied, check: [...r.read, rows.length, clocks] };
+    });
+  },
+
+  /**
+   * Every change row of a `rows`-row table of the merge workload (written locally in one
+   * statement, untimed), read `reps` times (+1 warm-up): `via: 'vtab'` with `SELECT ... FROM
+   * crsql_changes WHERE db_version > 0`, else with `changes(0)`.
+   */
+  async readAll({ name, rows, reps, via }) {
+    return withDb(name, (db) => {
+      db.exec(SQL.createM);
+      db.exec(SQL.crrM);
+      db.exec(SQL.fillM(rows));
+      const ms = [];
+      let n = 0;
+      for (let r = -1; r < reps; r++) {
+        const t0 = performance.now();
+        if (via === 'vtab') {
+          const { columns, values } = db.query(SQL.changesSince, [0]);
+          n = values.length / columns.length;
+        } else {
+          n = db.changes(0).length;
+        }
+        const dt = performance.now() - t0;
+        if (r >= 0) ms.push(dt);
+      }
+      return { ms, check: [n] };
     });
   },
 

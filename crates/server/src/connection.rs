@@ -74,7 +74,11 @@ fn close_code(err: &ServerError) -> u16 {
         ServerError::InvalidRoom(_) | ServerError::Unauthorized(_) | ServerError::Forbidden(_) => {
             CLOSE_POLICY
         }
-        ServerError::Core(e) if e.code() == "INTERNAL" || e.code().starts_with("SQLITE_") => {
+        // An upload that breaks the room's constraints is the client's data, not a failure.
+        ServerError::Core(e)
+            if e.code() == "INTERNAL"
+                || (e.code().starts_with("SQLITE_") && e.code() != "SQLITE_CONSTRAINT") =>
+        {
             CLOSE_INTERNAL
         }
         ServerError::Io { .. } | ServerError::Migrations(_) | ServerError::Internal(_) => {
@@ -663,6 +667,17 @@ mod tests {
         assert_eq!(close_code(&protocol), CLOSE_PROTOCOL);
         let change = ServerError::Core(CoreError::InvalidChange("x".into()));
         assert_eq!(close_code(&change), CLOSE_POLICY);
+        // SQLITE_CONSTRAINT_NOTNULL: an upload that breaks the room's constraints.
+        let constraint = ServerError::Core(CoreError::Sqlite {
+            extended_code: 1299,
+            message: "NOT NULL constraint failed: items.n".into(),
+        });
+        assert_eq!(close_code(&constraint), CLOSE_POLICY);
+        let io = ServerError::Core(CoreError::Sqlite {
+            extended_code: 10,
+            message: "disk I/O error".into(),
+        });
+        assert_eq!(close_code(&io), CLOSE_INTERNAL);
         assert_eq!(
             close_code(&ServerError::InvalidRoom("..".into())),
             CLOSE_POLICY

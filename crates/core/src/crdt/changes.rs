@@ -4,7 +4,9 @@
 //! them:
 //! - `table`, `pk` (the packed primary key), `cid` (column name, or `'-1'` for the sentinel);
 //! - `val`: the column's current value in the table (NULL for sentinels); a column clock whose
-//!   row is missing is reported as `cid = '-1'` with NULL, as cr-sqlite does;
+//!   row is missing (possible only after writes with the triggers off) keeps its `cid` and has a
+//!   NULL `val`, as cr-sqlite's `crsql_changes` reads it (its row statement finds no row, and a
+//!   column of a statement without a row is NULL);
 //! - `col_version`, `db_version` (local: when this database last wrote or merged it), `seq`;
 //! - `site_id`: the 16-byte id of the database that made the change: this database's id for
 //!   local writes, the original writer's for merged ones;
@@ -29,8 +31,8 @@ use std::sync::Arc;
 pub(super) fn table_select(info: &TableInfo, cond: &str) -> String {
     let clock = clock_ident(&info.name);
     let tbl = quote_ident(&info.name);
-    let (join, cid, val) = if info.cols.is_empty() {
-        (String::new(), "c.col_name".to_owned(), "NULL".to_owned())
+    let (join, val) = if info.cols.is_empty() {
+        (String::new(), "NULL".to_owned())
     } else {
         let on = info
             .pks
@@ -47,15 +49,11 @@ pub(super) fn table_select(info: &TableInfo, cond: &str) -> String {
             .join(" ");
         (
             format!("LEFT JOIN {tbl} AS b ON c.col_name != '-1' AND {on}"),
-            format!(
-                "CASE WHEN c.col_name != '-1' AND b.{} IS NULL THEN '-1' ELSE c.col_name END",
-                quote_ident(&info.pks[0])
-            ),
             format!("CASE c.col_name {cases} ELSE NULL END"),
         )
     };
     format!(
-        "SELECT {name} AS tbl, c.key AS pk, {cid} AS cid, {val} AS val, c.col_version AS col_version, \
+        "SELECT {name} AS tbl, c.key AS pk, c.col_name AS cid, {val} AS val, c.col_version AS col_version, \
          c.db_version AS db_version, coalesce(s.site_id, ?3) AS site_id, \
          coalesce(cl.col_version, 1) AS cl, c.seq AS seq \
          FROM {clock} AS c {join} \

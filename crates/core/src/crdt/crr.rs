@@ -38,6 +38,8 @@
 //!
 //! Backfill (as cr-sqlite `backfill.rs`): rows present when the table becomes a crr get a clock
 //! per non-pk column (`col_version` 1, the next db_version); pk-only tables get a sentinel.
+//! Over an existing clock table (after an alter), rows without clocks get them the same way, and
+//! every column of the other rows that has no clock and does not hold its default gets one.
 
 use super::pack::{pack_refs, unpack};
 use super::state::{self, Shared};
@@ -135,8 +137,7 @@ pub(crate) fn create_crr(
     if fresh {
         backfill_all(conn, &info, dbv)?;
     } else {
-        let new_cols = added_columns(&info, load_layout(conn, table)?);
-        backfill_incremental(conn, shared, &info, alter, new_cols.as_deref())?;
+        backfill_incremental(conn, shared, &info, alter)?;
     }
     store_layout(conn, &info)
 }
@@ -291,11 +292,13 @@ fn backfill_all(conn: &Connection, info: &TableInfo, dbv: &str) -> Result<()> {
 }
 
 /// Reconciles an existing clock table with the rows of its table, in O(rows) with one pass
-/// over each (cr-sqlite's NOT EXISTS join here is what made its alter take minutes, #247):
+/// over each (cr-sqlite's NOT EXISTS join here is what made its alter take minutes, #247), plus
+/// one index probe per row for each column that some row lacks a clock for:
 /// - rows without any clock get clocks as in [`backfill_all`];
 /// - `compact`: clocks of rows that no longer exist are dropped, tombstones (even sentinels) kept;
-/// - columns in `new_cols` (all columns when `None`) get a clock on rows whose value is not the
-///   column's default (cr-sqlite `fill_column`).
+/// - every column gets a clock on the rows that have none for it and whose value is not the
+///   column's default (cr-sqlite `backfill_missing_columns` / `fill_column`): added columns, and
+///   columns written while the triggers were off on rows a merge created without them.
 ///
 /// `alter` (from `commit_alter`): also compacts, and stamps the current db_version instead of
 /// the next one.
@@ -304,23 +307,59 @@ pub(crate) fn backfill_incremental(
     shared: &Shared,
     info: &TableInfo,
     alter: bool,
-    new_cols: Option<&[String]>,
 ) -> Result<()> {
     let compact = alter;
     let t = quote_ident(&info.name);
     let clock = clock_ident(&info.name);
-    // key -> (is tombstone, row seen)
-    let mut known: HashMap<Vec<u8>, (bool, bool)> = HashMap::new();
+    // Columns tracked per row in a bit set (the first 128; more are always filled).
+    let tracked: HashMap<&str, usize> = info
+        .cols
+        .iter()
+        .take(128)
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let mut known: HashMap<Vec<u8>, Known> = HashMap::new();
     {
+        // In key order (the clock table's primary key: no sort): one entry per key, built from
+        // consecutive rows.
         let mut stmt = conn.prepare(&format!(
-            "SELECT key, max(col_name = '-1' AND col_version % 2 = 0) FROM {clock} GROUP BY key"
+            "SELECT key, col_name, col_version FROM {clock} ORDER BY key, col_name"
         ))?;
         let mut rows = stmt.query([])?;
+        let mut current: Option<(Vec<u8>, Known)> = None;
         while let Some(r) = rows.next()? {
-            known.insert(r.get(0)?, (r.get::<_, i64>(1)? != 0, false));
+            let key = match r.get_ref(0)? {
+                ValueRef::Blob(b) => b,
+                _ => &[],
+            };
+            if current.as_ref().is_none_or(|(k, _)| k[..] != *key) {
+                if let Some((k, e)) = current.take() {
+                    known.insert(k, e);
+                }
+                current = Some((key.to_vec(), Known::default()));
+            }
+            let Some((_, entry)) = current.as_mut() else {
+                continue;
+            };
+            let name = r.get_ref(1)?.as_str().unwrap_or("");
+            if name == "-1" {
+                entry.removable |= r.get::<_, i64>(2)? % 2 == 1;
+            } else {
+                entry.removable = true;
+                if let Some(&i) = tracked.get(name) {
+                    entry.cols |= 1 << i;
+                }
+            }
+        }
+        if let Some((k, e)) = current {
+            known.insert(k, e);
         }
     }
     let mut missing: Vec<Vec<u8>> = Vec::new();
+    let mut live = 0usize;
+    // Per tracked column: how many rows of the table have a clock for it.
+    let mut clocked = vec![0usize; tracked.len()];
     {
         let pk_list = info
             .pks
@@ -337,18 +376,25 @@ pub(crate) fn backfill_incremental(
                 vals.push(r.get_ref(i)?);
             }
             let key = pack_refs(vals)?;
+            live += 1;
             match known.get_mut(&key) {
-                Some(entry) => entry.1 = true,
+                Some(entry) => {
+                    entry.seen = true;
+                    for (i, n) in clocked.iter_mut().enumerate() {
+                        *n += usize::from(entry.cols & (1 << i) != 0);
+                    }
+                }
                 None => missing.push(key),
             }
         }
     }
     if compact {
+        // As cr-sqlite: of a row that is gone, only a tombstone (even sentinel) stays.
         let mut del = conn.prepare(&format!(
             "DELETE FROM {clock} WHERE key = ?1 AND (col_name != '-1' OR col_version % 2 = 1)"
         ))?;
-        for (key, (tombstone, seen)) in &known {
-            if !seen && !tombstone {
+        for (key, e) in &known {
+            if !e.seen && e.removable {
                 del.execute([key])?;
             }
         }
@@ -378,11 +424,11 @@ pub(crate) fn backfill_incremental(
         "crsql_next_db_version()"
     };
     let key = info.pack_expr("src.");
-    let fill: Vec<&String> = match new_cols {
-        Some(cols) => cols.iter().collect(),
-        None => info.cols.iter().collect(),
-    };
-    for c in fill {
+    for (i, c) in info.cols.iter().enumerate() {
+        // Rows that had no clock at all got one for every column above.
+        if clocked.get(i).is_some_and(|n| n + missing.len() == live) {
+            continue;
+        }
         let cond = match default_value(conn, &info.name, c)? {
             Some(d) => format!("WHERE src.{} IS NOT {d}", quote_ident(c)),
             None => String::new(),
@@ -394,6 +440,17 @@ pub(crate) fn backfill_incremental(
         ))?;
     }
     Ok(())
+}
+
+/// What [`backfill_incremental`] knows of a key of the clock table.
+#[derive(Default)]
+struct Known {
+    /// Its row is in the table.
+    seen: bool,
+    /// It has clocks besides a tombstone (an even sentinel).
+    removable: bool,
+    /// Bit `i`: it has a clock for tracked column `i`.
+    cols: u128,
 }
 
 /// The DEFAULT of a column as SQL text: `NULL` for nullable columns without one, `None` for
@@ -431,21 +488,6 @@ pub(crate) fn store_layout(conn: &Connection, info: &TableInfo) -> Result<()> {
 }
 
 /// The layout stored by [`store_layout`]: (primary-key columns, other columns).
-/// The columns of `info` that the stored layout (from [`load_layout`]) did not have; `None`
-/// when no layout was stored.
-pub(crate) fn added_columns(
-    info: &TableInfo,
-    layout: Option<(Vec<String>, Vec<String>)>,
-) -> Option<Vec<String>> {
-    layout.map(|(_, old_cols)| {
-        info.cols
-            .iter()
-            .filter(|c| !old_cols.contains(c))
-            .cloned()
-            .collect()
-    })
-}
-
 pub(crate) fn load_layout(
     conn: &Connection,
     table: &str,

@@ -3,8 +3,9 @@
 //! Rules, per change, exactly as cr-sqlite 0.16 `changes_vtab_write.rs` (`merge_insert`):
 //! - `local_cl` = the row's sentinel `col_version`, else 1 if the row has any clock, else 0.
 //! - `cl < local_cl`: ignored (an older life of the row).
-//! - even `cl` (a delete): ignored if `cl == local_cl`; otherwise the row is deleted, the
-//!   sentinel clock takes the change's `col_version`, the row's other clocks are dropped.
+//! - even `cl` (a delete, whatever the `cid`): ignored if `cl == local_cl`; otherwise the row is
+//!   deleted, the sentinel clock takes the change's `col_version`, the row's other clocks are
+//!   dropped.
 //! - sentinel (`cid = '-1'`, odd `cl`): ignored if `cl == local_cl`; otherwise the row is
 //!   resurrected: `INSERT OR IGNORE` of the bare primary key, existing column clocks are zeroed
 //!   (`col_version` 0: their values lost against anything from the new life), sentinel set.
@@ -12,13 +13,22 @@
 //!   resurrected with sentinel `cl`. The change wins if it resurrected, if the row has no clock
 //!   at all, if there is no clock for the column, or on a higher `col_version`; on equal
 //!   `col_version` the greater value wins (INTEGER > REAL > TEXT > BLOB > NULL across types;
-//!   numeric, bytewise within one), equal values are a no-op unless `merge-equal-values` is set
-//!   (cr-sqlite 0.16.3 option), which then lets the bytewise-greater site id win.
+//!   numeric, bytewise within one), compared with the column *as stored* (after the column's
+//!   affinity, and after the changes before it in the same batch); equal values are a no-op
+//!   unless `merge-equal-values` is set (cr-sqlite 0.16.3 option), which then lets the
+//!   bytewise-greater site id win.
+//! - a column this table lacks (names match exactly, case-sensitively; a primary-key column
+//!   counts as lacking): the change is ignored when one of the rules above ignores it (older or
+//!   equal-delete `cl`, a delete) or when a local clock of that name has a higher `col_version`;
+//!   otherwise it would win, and the batch fails with `INVALID_CHANGE` (cr-sqlite fails writing
+//!   the column).
 //!
 //! Differences that do not change merge results:
 //! - Changes are grouped by (table, primary key) and each group is merged in memory and written
 //!   with a handful of statements (one row upsert, one clock write per winning column). Rows are
-//!   independent, so this equals cr-sqlite's row-by-row processing in input order.
+//!   independent, so this equals cr-sqlite's row-by-row processing in input order. A comparison
+//!   at equal `col_version` with a cell this batch already wrote writes the row first and reads
+//!   it back, so the stored value decides, as in cr-sqlite: results never depend on batching.
 //! - All clocks written by one call get one local db_version, `max(committed + 1, pending,
 //!   highest incoming db_version)` (cr-sqlite raises it row by row; here the incoming version
 //!   counts only up to `2^53 - 2^41`, see `state`), and fresh local `seq`s,
@@ -28,13 +38,15 @@
 //!   incoming value win instead of failing the whole batch.
 //!
 //! Everything runs in one savepoint with the sync bit set (triggers silent); any error rolls the
-//! whole batch back. Validation (tables, columns, packed keys, site ids, version ranges) happens
-//! before any write.
+//! whole batch back, including the db_version it took. Validation of tables, packed keys, site
+//! ids and version ranges happens before any write; a change for a missing column fails during
+//! the merge (whether it would win depends on the row's clocks), and the savepoint undoes what
+//! the batch wrote before it.
 
 use super::crr::with_savepoint;
-use super::plan::{Group, Plan};
+use super::plan::{Group, Plan, Target};
 use super::state::{self, Shared};
-use super::tables::{clock_ident, quote_ident};
+use super::tables::{clock_ident, quote_ident, TableInfo};
 use super::{ApplyStats, Change};
 use crate::error::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
@@ -70,10 +82,11 @@ pub fn compare_values(a: ValueRef<'_>, b: ValueRef<'_>) -> Ordering {
     }
 }
 
-/// Merges `changes` into the database with cr-sqlite's rules; see the module docs. Idempotent
-/// and order-independent. Unknown tables or columns, malformed packed keys, site ids longer
-/// than 16 bytes and versions outside `0..=`[`MAX_ACCEPTED_VERSION`](super::MAX_ACCEPTED_VERSION)
-/// fail with `INVALID_CHANGE` before anything is written.
+/// Merges `changes` into the database with cr-sqlite's rules; see the module docs. Results do
+/// not depend on how changes are split into calls. Unknown tables, malformed packed keys, site
+/// ids longer than 16 bytes, versions outside
+/// `0..=`[`MAX_ACCEPTED_VERSION`](super::MAX_ACCEPTED_VERSION) and changes to a column this
+/// table lacks that would win fail with `INVALID_CHANGE`; a failed call changes nothing.
 pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats> {
     let shared = state::get(conn)?;
     let mut stats = ApplyStats {
@@ -84,20 +97,54 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
         return Ok(stats);
     }
     let plan = Plan::build(conn, changes)?;
-    stats.applied = with_savepoint(conn, "crsql_apply", || {
-        let previous = shared.set_sync_bit(true);
-        let result = (|| {
-            let mut m = Merger::new(conn, &shared, &plan, changes);
-            for g in &plan.groups {
-                m.merge_group(g)?;
-            }
-            Ok(m.applied)
-        })();
-        shared.set_sync_bit(previous);
+    let (applied, impacted) = with_savepoint(conn, "crsql_apply", || {
+        let saved = shared.snapshot();
+        let result = merge_plan(conn, &shared, &plan, changes);
+        if result.is_err() {
+            // Before the savepoint rolls back: the version this batch took is not used.
+            shared.restore(saved);
+        }
         result
     })?;
-    shared.add_rows_impacted(stats.applied as i64);
+    stats.applied = applied;
+    shared.add_rows_impacted(impacted);
     Ok(stats)
+}
+
+/// [`apply_changes`] without its savepoint, for `INSERT INTO crsql_changes`: the virtual table
+/// runs inside the caller's INSERT statement, where SQLite refuses to open a savepoint, and the
+/// statement (or the caller's transaction) is what rolls a failed change back. `crrs`: the
+/// replicated tables, as `crr_tables` lists them.
+pub(crate) fn apply_in_statement(
+    conn: &Connection,
+    changes: &[Change],
+    crrs: &[TableInfo],
+) -> Result<usize> {
+    let shared = state::get(conn)?;
+    let plan = Plan::build_with(changes, crrs)?;
+    let (applied, impacted) = merge_plan(conn, &shared, &plan, changes)?;
+    shared.add_rows_impacted(impacted);
+    Ok(applied)
+}
+
+/// Merges the validated `plan` with the sync bit set (local-write triggers silent); returns how
+/// many changes changed the database and the rows impacted as `crsql_rows_impacted()` counts.
+fn merge_plan(
+    conn: &Connection,
+    shared: &Shared,
+    plan: &Plan,
+    changes: &[Change],
+) -> Result<(usize, i64)> {
+    let previous = shared.set_sync_bit(true);
+    let result = (|| {
+        let mut m = Merger::new(conn, shared, plan, changes);
+        for g in &plan.groups {
+            m.merge_group(g)?;
+        }
+        Ok((m.applied, m.impacted))
+    })();
+    shared.set_sync_bit(previous);
+    result
 }
 
 /// A clock as known during the merge of one row.
@@ -115,8 +162,10 @@ struct Clock {
 struct RowState {
     sentinel: Option<Clock>,
     cols: Vec<Option<Clock>>,
-    /// Clocks of columns this table no longer has (count for `local_cl` like cr-sqlite).
-    stale_clock: bool,
+    /// Clocks whose name is no column of the table here (a column dropped between
+    /// `begin_alter` and `commit_alter`, or written by hand): as in cr-sqlite they count for
+    /// `local_cl`, are zeroed on resurrect, and decide whether a change naming them can win.
+    stale: Vec<(String, Clock)>,
     drop_clocks: bool,
     deleted: bool,
     ensure: bool,
@@ -130,7 +179,7 @@ impl RowState {
     fn local_cl(&self) -> i64 {
         match self.sentinel {
             Some(c) => c.version,
-            None if self.stale_clock || self.cols.iter().any(Option::is_some) => 1,
+            None if !self.stale.is_empty() || self.cols.iter().any(Option::is_some) => 1,
             None => 0,
         }
     }
@@ -138,7 +187,8 @@ impl RowState {
     /// Bare-key insert (or no-op), zeroed column clocks, sentinel at `cl`.
     fn resurrect(&mut self, cl: i64, site: i64, from: usize) {
         self.ensure = true;
-        for c in self.cols.iter_mut().flatten() {
+        let stale = self.stale.iter_mut().map(|(_, c)| c);
+        for c in self.cols.iter_mut().flatten().chain(stale) {
             c.version = 0;
             c.dirty = true;
         }
@@ -178,6 +228,9 @@ struct Merger<'c, 'p> {
     site_blobs: HashMap<i64, Vec<u8>>,
     merge_equal: bool,
     applied: usize,
+    /// `crsql_rows_impacted()` as cr-sqlite counts it: one per delete, sentinel, resurrect
+    /// before a column, and column written (a resurrecting column change counts two).
+    impacted: i64,
 }
 
 impl<'c, 'p> Merger<'c, 'p> {
@@ -198,6 +251,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             site_blobs: HashMap::new(),
             merge_equal: shared.merge_equal_values(),
             applied: 0,
+            impacted: 0,
         }
     }
 
@@ -332,7 +386,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         let mut row = RowState {
             sentinel: None,
             cols: vec![None; ncols],
-            stale_clock: false,
+            stale: Vec::new(),
             drop_clocks: false,
             deleted: false,
             ensure: false,
@@ -356,7 +410,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                 } else if let Some(i) = info.cols.iter().position(|c| c == name) {
                     row.cols[i] = Some(clock);
                 } else {
-                    row.stale_clock = true;
+                    row.stale.push((name.to_owned(), clock));
                 }
             }
         }
@@ -366,7 +420,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             }
         }
         if row.changed {
-            self.write_row(g, &row)?;
+            self.write_row(g, &mut row)?;
         }
         Ok(())
     }
@@ -388,7 +442,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             row.set.iter_mut().for_each(|v| *v = None);
             row.current = Some(None);
             row.cols.iter_mut().for_each(|c| *c = None);
-            row.stale_clock = false;
+            row.stale.clear();
             row.drop_clocks = true;
             row.sentinel = Some(Clock {
                 version: ch.col_version,
@@ -397,20 +451,40 @@ impl<'c, 'p> Merger<'c, 'p> {
                 dirty: true,
             });
             row.changed = true;
+            self.impacted += 1;
             return Ok(true);
         }
-        let Some(col) = self.plan.cols[i] else {
-            if ch.cl == local_cl {
-                return Ok(false);
+        let col = match self.plan.targets[i] {
+            Target::Column(col) => col,
+            Target::Sentinel => {
+                if ch.cl == local_cl {
+                    return Ok(false);
+                }
+                row.resurrect(ch.col_version, 0, i);
+                self.impacted += 1;
+                return Ok(true);
             }
-            row.resurrect(ch.col_version, 0, i);
-            return Ok(true);
+            Target::Unknown => {
+                // cr-sqlite's `did_cid_win` finds the clock by name and loses to a higher local
+                // col_version; otherwise (a resurrect, a new row, no clock, a lower or equal
+                // clock) it goes on to write the column, which fails.
+                let older = ch.cl == local_cl
+                    && row
+                        .stale
+                        .iter()
+                        .any(|(n, c)| **n == *ch.cid && c.version > ch.col_version);
+                if older {
+                    return Ok(false);
+                }
+                return Err(self.plan.unknown_column(g.table, i, &ch.cid));
+            }
         };
         let needs_resurrect = ch.cl > local_cl;
         let exists = local_cl != 0;
         let mut changed = false;
         if needs_resurrect && (exists || ch.cl > 1) {
             row.resurrect(ch.cl, 0, i);
+            self.impacted += 1;
             changed = true;
         }
         let wins = needs_resurrect || !exists || self.column_wins(g, row, col, i)?;
@@ -423,6 +497,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                 dirty: true,
             });
             row.changed = true;
+            self.impacted += 1;
             changed = true;
         }
         Ok(changed)
@@ -440,18 +515,24 @@ impl<'c, 'p> Merger<'c, 'p> {
             Ordering::Less => return Ok(false),
             Ordering::Equal => {}
         }
-        let ord = if let Some(v) = &row.set[col] {
-            compare_values(ValueRef::from(&ch.val), ValueRef::from(v))
-        } else {
-            if row.current.is_none() {
-                row.current = Some(self.read_row(g)?);
-            }
-            match row.current.as_ref().and_then(|c| c.as_ref()) {
-                Some(values) => {
-                    compare_values(ValueRef::from(&ch.val), ValueRef::from(&values[col]))
-                }
-                None => return Ok(true),
-            }
+        // cr-sqlite compares with the column as stored: after the column's affinity converted
+        // the value (a TEXT column holds 10 as '10') and after whatever this batch wrote. So a
+        // row with pending writes that can change this column is written and read back first
+        // (rare: equal col_versions on a cell this batch already touched).
+        let pending_here = row.set[col].is_some()
+            || row.deleted
+            || row.ensure
+            || (matches!(row.current, Some(None)) && row.set.iter().any(Option::is_some));
+        if pending_here {
+            self.write_values(g, row)?;
+            row.current = None;
+        }
+        if row.current.is_none() {
+            row.current = Some(self.read_row(g)?);
+        }
+        let ord = match row.current.as_ref().and_then(|c| c.as_ref()) {
+            Some(values) => compare_values(ValueRef::from(&ch.val), ValueRef::from(&values[col])),
+            None => return Ok(true),
         };
         match ord {
             Ordering::Greater => Ok(true),
@@ -494,11 +575,14 @@ impl<'c, 'p> Merger<'c, 'p> {
         Ok(v)
     }
 
-    fn write_row(&mut self, g: &Group, row: &RowState) -> Result<()> {
+    /// Writes the row's pending deletes, values and bare-key insert (not its clocks) and
+    /// clears them from `row`.
+    fn write_values(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
         let t = g.table;
         let npk = g.pk.len();
         if row.drop_clocks {
             self.stmt(t, Kind::ClockDrop)?.execute([&g.key])?;
+            row.drop_clocks = false;
         }
         if row.deleted {
             let stmt = self.stmt(t, Kind::RowDelete)?;
@@ -528,15 +612,26 @@ impl<'c, 'p> Merger<'c, 'p> {
             }
             stmt.raw_execute()?;
         }
+        row.deleted = false;
+        row.ensure = false;
+        row.set.iter_mut().for_each(|v| *v = None);
+        Ok(())
+    }
+
+    fn write_row(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
+        let t = g.table;
+        self.write_values(g, row)?;
         let dbv = self.db_version()?;
         let plan = self.plan;
         let info = &plan.tables[t];
-        let clocks = std::iter::once(("-1", row.sentinel)).chain(
-            info.cols
-                .iter()
-                .map(String::as_str)
-                .zip(row.cols.iter().copied()),
-        );
+        let clocks = std::iter::once(("-1", row.sentinel))
+            .chain(
+                info.cols
+                    .iter()
+                    .map(String::as_str)
+                    .zip(row.cols.iter().copied()),
+            )
+            .chain(row.stale.iter().map(|(n, c)| (n.as_str(), Some(*c))));
         let mut writes: Vec<(&str, i64, i64)> = Vec::new();
         for (name, clock) in clocks {
             let Some(c) = clock.filter(|c| c.dirty) else {

@@ -31,7 +31,8 @@
 //! - `plan`, `merge`: validating and grouping incoming changes; [`apply_changes`],
 //!   [`compare_values`];
 //! - `state`, `functions`: per-connection state (site id, db_version, seq, sync bit) and the
-//!   `crsql_*` SQL functions.
+//!   `crsql_*` SQL functions;
+//! - `vtab` (with `vtab_plan`, `vtab_cursor`): the `crsql_changes` virtual table.
 //!
 //! Metadata: `crsql_master` (key/value), `crsql_site_id` (site ids by ordinal; ordinal 0 is this
 //! database), `crsql_tracked_peers` (as in cr-sqlite; the sync cursors), and one
@@ -49,8 +50,12 @@ mod merge;
 pub mod pack;
 mod page;
 mod plan;
+mod raw_hooks;
 mod state;
 mod tables;
+mod vtab;
+mod vtab_cursor;
+mod vtab_plan;
 
 pub use alter::{as_table, begin_alter, commit_alter, is_replicated};
 pub use changes::changes_since;
@@ -138,6 +143,7 @@ pub fn init(conn: &mut Connection) -> Result<()> {
     let (site_id, merge_equal) = bootstrap(conn)?;
     let shared = Arc::new(Shared::new(site_id, merge_equal));
     functions::register(conn, &shared)?;
+    vtab::register(conn, &shared)?;
     install_hooks(conn, &shared, None, None)?;
     state::register(conn, &shared);
     crr::upgrade_triggers(conn)
@@ -154,31 +160,10 @@ pub fn set_tx_hooks(
     install_hooks(conn, &shared, on_commit, on_rollback)
 }
 
-fn install_hooks(
-    conn: &mut Connection,
-    shared: &Arc<Shared>,
-    mut on_commit: Option<CommitHook>,
-    mut on_rollback: Option<RollbackHook>,
-) -> Result<()> {
-    let s = shared.clone();
-    conn.commit_hook(Some(move || {
-        let veto = on_commit.as_mut().is_some_and(|f| f());
-        if veto {
-            s.on_rollback();
-        } else {
-            s.on_commit();
-        }
-        veto
-    }))?;
-    let s = shared.clone();
-    conn.rollback_hook(Some(move || {
-        s.on_rollback();
-        if let Some(f) = on_rollback.as_mut() {
-            f();
-        }
-    }))?;
-    Ok(())
-}
+// rusqlite's hooks live in SQLite's client data, which SQLite 3.44+ frees before the rollback
+// that closing a connection inside a transaction runs (the rollback hook then read freed
+// memory), and which older SQLite lacks (the loadable extension): see `raw_hooks`.
+use raw_hooks::install as install_hooks;
 
 /// This database's persistent 16-byte site id (`crsql_site_id()`).
 pub fn site_id(conn: &Connection) -> Result<[u8; 16]> {

@@ -140,6 +140,21 @@ impl Shared {
         Some(v)
     }
 
+    /// The transaction's pending db_version and `seq`, for [`Self::restore`].
+    pub(crate) fn snapshot(&self) -> (Option<i64>, i64) {
+        let g = self.lock();
+        (g.pending, g.seq)
+    }
+
+    /// Puts back what [`Self::snapshot`] returned: a savepoint that took a version and seqs
+    /// is about to roll back (and, outside a transaction, commit nothing, which must not
+    /// make its version the committed one).
+    pub(crate) fn restore(&self, (pending, seq): (Option<i64>, i64)) {
+        let mut g = self.lock();
+        g.pending = pending;
+        g.seq = seq;
+    }
+
     /// Returns the current `seq` and increments it (`crsql_increment_and_get_seq()`).
     pub(crate) fn next_seq(&self) -> i64 {
         let mut g = self.lock();

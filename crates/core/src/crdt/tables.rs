@@ -10,9 +10,10 @@
 //! 5. no checked foreign keys (`pragma_foreign_key_list` is empty);
 //! 6. no NOT NULL column without a DEFAULT outside the primary key (`pragma_table_xinfo`).
 //!
-//! Added here: the table must exist (names are matched case-insensitively and canonicalized to
-//! the stored spelling), be an ordinary table (not a view or virtual table), and not be CRDT
-//! metadata itself.
+//! Added here: the table must exist (found case-insensitively, as SQL finds it, and recorded
+//! under its stored spelling; change rows must then name tables and columns exactly, as in
+//! cr-sqlite), be an ordinary table (not a view or virtual table), and not be CRDT metadata
+//! itself.
 //!
 //! Metadata naming follows cr-sqlite: `<table>__crsql_clock` holds the clocks; `crsql_master`,
 //! `crsql_site_id` and `crsql_tracked_peers` are shared. Unlike cr-sqlite there is no
@@ -86,12 +87,9 @@ impl TableInfo {
         }))
     }
 
-    /// Index of non-primary-key column `name` (exact, then case-insensitive).
+    /// Index of non-primary-key column `name` (exact, case-sensitive, as cr-sqlite matches it).
     pub fn col_index(&self, name: &str) -> Option<usize> {
-        self.cols
-            .iter()
-            .position(|c| c == name)
-            .or_else(|| self.cols.iter().position(|c| c.eq_ignore_ascii_case(name)))
+        self.cols.iter().position(|c| c == name)
     }
 
     /// `crsql_pack_columns(<prefix>"a", <prefix>"b")` over the primary-key columns.

@@ -1,0 +1,259 @@
+//! `crsql_changes`, cr-sqlite 0.16's eponymous virtual table over the change rows, so SQL
+//! written for cr-sqlite runs unchanged:
+//!
+//! ```sql
+//! SELECT "table", pk, cid, val, col_version, db_version, site_id, cl, seq
+//!   FROM crsql_changes WHERE db_version > ? AND site_id IS NOT ?;
+//! INSERT INTO crsql_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+//! ```
+//!
+//! - Columns, in cr-sqlite's order and declaration: `"table" TEXT, pk BLOB, cid TEXT, val ANY,
+//!   col_version INTEGER, db_version INTEGER, site_id BLOB, cl INTEGER, seq INTEGER`. No hidden
+//!   columns.
+//! - `SELECT`: the rows [`changes_since`](super::changes_since) returns, with any `WHERE` and
+//!   `ORDER BY`; the constraints and orders an index serves are handled by the scan
+//!   (`vtab_plan`), the rest by SQLite. Without an `ORDER BY` rows come in
+//!   `(db_version, seq)` order, as in cr-sqlite.
+//! - `INSERT`: each row is merged as [`apply_changes`](super::apply_changes) merges it (same
+//!   validation, same rules, same error messages after `crsql_changes: `). A row merged in a
+//!   transaction takes the transaction's db_version, the one its local writes get; an incoming
+//!   `db_version` above it raises it for that row and the ones after (cr-sqlite raises it the
+//!   same way, row by row). The statement that inserts rows is what rolls a failure back: a
+//!   failed row fails its statement (a whole `INSERT ... SELECT` is undone; in autocommit mode
+//!   its transaction), and `ROLLBACK` undoes the transaction. As in cr-sqlite, an empty or
+//!   NULL `site_id` means this database, a NULL version counts as 0 and a version given as
+//!   text is read as an integer. The statement leaves `last_insert_rowid()` as it was.
+//! - `UPDATE` and `DELETE` fail with cr-sqlite's message (`SQLITE_MISUSE`).
+//!
+//! Errors reach SQLite as an error code and a message naming `crsql_changes`; a
+//! `VERSION_EXHAUSTED` error keeps its message so it keeps its code.
+
+use super::merge::apply_in_statement;
+use super::state::Shared;
+use super::tables::{crr_tables, TableInfo};
+use super::vtab_cursor::ChangesCursor;
+use super::vtab_plan::{
+    Plan, COL_CID, COL_CL, COL_COL_VERSION, COL_DB_VERSION, COL_PK, COL_SEQ, COL_SITE_ID,
+    COL_TABLE, COL_VAL, SCHEMA,
+};
+use super::Change;
+use crate::error::{Error, Result};
+use rusqlite::ffi;
+use rusqlite::types::ValueRef;
+use rusqlite::vtab::{
+    sqlite3_vtab, CreateVTab, IndexInfo, Inserts, Module, UpdateVTab, Updates, VTab,
+    VTabConnection, VTabKind, Values,
+};
+use rusqlite::Connection;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::os::raw::c_int;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Registers `crsql_changes` on `conn`, bound to `shared`.
+pub(super) fn register(conn: &Connection, shared: &Arc<Shared>) -> Result<()> {
+    const MODULE: Module<'static, ChangesTab> = Module::update_module();
+    conn.create_module(c"crsql_changes", &MODULE, Some(shared.clone()))?;
+    Ok(())
+}
+
+/// The virtual table, one per connection.
+#[repr(C)]
+pub(super) struct ChangesTab {
+    /// Base class; must come first.
+    base: sqlite3_vtab,
+    /// The connection the table belongs to (not owned: SQLite disconnects the table before it
+    /// closes the connection). Its statement cache holds the scans' statements.
+    pub(super) conn: Connection,
+    pub(super) shared: Arc<Shared>,
+    /// The replicated tables for `INSERT`, and the `PRAGMA schema_version` they were read at
+    /// (reading them costs more than merging a row).
+    tables: RefCell<Option<(i64, Rc<[TableInfo]>)>>,
+}
+
+impl ChangesTab {
+    /// The replicated tables, read again when the schema changed.
+    fn tables(&self) -> Result<Rc<[TableInfo]>> {
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA schema_version")?
+            .query_row([], |r| r.get(0))?;
+        if let Some((v, t)) = &*self.tables.borrow() {
+            if *v == version {
+                return Ok(t.clone());
+            }
+        }
+        let tables: Rc<[TableInfo]> = crr_tables(&self.conn)?.into();
+        *self.tables.borrow_mut() = Some((version, tables.clone()));
+        Ok(tables)
+    }
+}
+
+unsafe impl<'vtab> VTab<'vtab> for ChangesTab {
+    type Aux = Arc<Shared>;
+    type Cursor = ChangesCursor<'vtab>;
+
+    fn connect(
+        db: &mut VTabConnection,
+        aux: Option<&Arc<Shared>>,
+        _module_name: &[u8],
+        _database_name: &[u8],
+        _table_name: &[u8],
+        _args: &[&[u8]],
+    ) -> rusqlite::Result<(Cow<'static, CStr>, Self)> {
+        let shared = aux.cloned().ok_or_else(|| {
+            to_sqlite_error(Error::Internal(
+                "registered without its connection state".into(),
+            ))
+        })?;
+        // SAFETY: SQLite hands out the handle of the connection the table is created on; the
+        // table is disconnected (and this non-owning `Connection` dropped) before it closes.
+        let conn = unsafe { Connection::from_handle(db.handle())? };
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok((
+            Cow::Borrowed(SCHEMA),
+            ChangesTab {
+                base: sqlite3_vtab::default(),
+                conn,
+                shared,
+                tables: RefCell::new(None),
+            },
+        ))
+    }
+
+    fn best_index(&self, info: &mut IndexInfo) -> rusqlite::Result<bool> {
+        Plan::choose(info)?;
+        Ok(true)
+    }
+
+    fn open(&'vtab mut self) -> rusqlite::Result<ChangesCursor<'vtab>> {
+        Ok(ChangesCursor::new(self))
+    }
+}
+
+impl CreateVTab<'_> for ChangesTab {
+    /// Like cr-sqlite's, the table exists on every connection without `CREATE VIRTUAL TABLE`.
+    const KIND: VTabKind = VTabKind::EponymousOnly;
+}
+
+impl UpdateVTab<'_> for ChangesTab {
+    fn delete(&mut self, _rowid: ValueRef<'_>) -> rusqlite::Result<()> {
+        Err(read_only())
+    }
+
+    fn insert(&mut self, args: &Inserts<'_>) -> rusqlite::Result<i64> {
+        let before = self.conn.last_insert_rowid();
+        let change = change_from_args(args).map_err(to_sqlite_error)?;
+        let tables = self.tables().map_err(to_sqlite_error)?;
+        apply_in_statement(&self.conn, std::slice::from_ref(&change), &tables)
+            .map_err(to_sqlite_error)?;
+        // SQLite makes the returned rowid the connection's last_insert_rowid(): keep it as it
+        // was before the statement (the merge's own writes moved it).
+        Ok(before)
+    }
+
+    fn update(&mut self, _args: &Updates<'_>) -> rusqlite::Result<()> {
+        Err(read_only())
+    }
+}
+
+/// cr-sqlite's answer to `UPDATE` and `DELETE`.
+fn read_only() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        ffi::Error::new(ffi::SQLITE_MISUSE),
+        Some(
+            "Only INSERT and SELECT statements are allowed against the crsql changes table".into(),
+        ),
+    )
+}
+
+/// An error as SQLite reports it from the virtual table: code and message.
+pub(super) fn to_sqlite_error(e: Error) -> rusqlite::Error {
+    let (code, message) = match e {
+        Error::Sqlite {
+            extended_code,
+            message,
+        } => (extended_code, message),
+        Error::VersionExhausted(m) => (ffi::SQLITE_ERROR, m),
+        other => (ffi::SQLITE_ERROR, format!("crsql_changes: {other}")),
+    };
+    rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
+}
+
+fn bad(column: &str, want: &str, got: &ValueRef<'_>) -> Error {
+    let got = match got {
+        ValueRef::Null => "NULL",
+        ValueRef::Integer(_) => "an INTEGER",
+        ValueRef::Real(_) => "a REAL",
+        ValueRef::Text(_) => "TEXT",
+        ValueRef::Blob(_) => "a BLOB",
+    };
+    Error::InvalidChange(format!("{column} must be {want}, got {got}"))
+}
+
+/// `"table"` and `cid`: text (an integer `cid` such as `-1` is taken as its decimal text).
+fn text(column: &str, v: ValueRef<'_>) -> Result<Arc<str>> {
+    match v {
+        ValueRef::Text(b) => std::str::from_utf8(b)
+            .map(Arc::from)
+            .map_err(|_| Error::InvalidChange(format!("{column} is not valid UTF-8"))),
+        ValueRef::Integer(i) => Ok(Arc::from(i.to_string())),
+        other => Err(bad(column, "text", &other)),
+    }
+}
+
+/// The versions: integers. As cr-sqlite reads them (`sqlite3_value_int64`), NULL is 0 and a
+/// text holding an integer is that integer; an integral REAL (how JavaScript numbers past 2^31
+/// arrive) is its integer. Anything else is refused.
+fn int(column: &str, v: ValueRef<'_>) -> Result<i64> {
+    match v {
+        ValueRef::Integer(i) => Ok(i),
+        ValueRef::Null => Ok(0),
+        // `as` saturates; the merge's range check refuses anything that far out.
+        ValueRef::Real(f) if f.fract() == 0.0 && f.is_finite() => Ok(f as i64),
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| bad(column, "an integer", &v)),
+        other => Err(bad(column, "an integer", &other)),
+    }
+}
+
+/// The change row an `INSERT INTO crsql_changes` gives (`args[0]` and `args[1]` are the old
+/// and new rowid).
+fn change_from_args(args: &Values<'_>) -> Result<Change> {
+    let v: Vec<ValueRef<'_>> = args.iter().collect();
+    let col = |c: c_int| -> Result<ValueRef<'_>> {
+        usize::try_from(c)
+            .ok()
+            .and_then(|c| v.get(2 + c).copied())
+            .ok_or_else(|| {
+                Error::InvalidChange(format!(
+                    "expected the 9 columns of crsql_changes, got {}",
+                    v.len().saturating_sub(2)
+                ))
+            })
+    };
+    let pk = match col(COL_PK)? {
+        ValueRef::Blob(b) | ValueRef::Text(b) => b.to_vec(),
+        other => return Err(bad("pk", "a BLOB (a packed primary key)", &other)),
+    };
+    let site_id: Arc<[u8]> = match col(COL_SITE_ID)? {
+        ValueRef::Blob(b) | ValueRef::Text(b) => Arc::from(b),
+        ValueRef::Null => Arc::from(&[][..]),
+        other => return Err(bad("site_id", "a BLOB (a 16-byte site id)", &other)),
+    };
+    Ok(Change {
+        table: text("table", col(COL_TABLE)?)?,
+        pk,
+        cid: text("cid", col(COL_CID)?)?,
+        val: crate::exec::owned(col(COL_VAL)?),
+        col_version: int("col_version", col(COL_COL_VERSION)?)?,
+        db_version: int("db_version", col(COL_DB_VERSION)?)?,
+        site_id,
+        cl: int("cl", col(COL_CL)?)?,
+        seq: int("seq", col(COL_SEQ)?)?,
+    })
+}
