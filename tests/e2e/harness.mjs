@@ -66,11 +66,14 @@ if (!['chromium', 'firefox', 'webkit'].includes(ENGINE)) throw new Error(`SYNQLI
  * A fresh browser of this run's engine with its own profile dir (OPFS/IndexedDB start empty):
  * `{ context, close() }`, `context` with Playwright's `newPage()`/`pages()`.
  * `{ storageApi: false }` asks for a browser without the Storage API (navigator.storage, hence no
- * OPFS), as WebKitGTK ships; resolves to null for an engine that cannot be launched so.
+ * OPFS), as WebKitGTK ships; `{ profile: dir }` for one on the profile `dir`, kept after close (a
+ * browser restart). Either resolves to null for an engine whose driver cannot launch it so
+ * (WebKit's WebDriver sessions keep website data in memory only).
  */
-export async function launch({ storageApi = true } = {}) {
+export async function launch({ storageApi = true, profile } = {}) {
   if (!storageApi && ENGINE !== 'webkit') return null;
-  const dir = await mkdtemp(join(tmpdir(), `synqlite-${ENGINE}-`));
+  if (profile && ENGINE === 'webkit') return null;
+  const dir = profile ?? (await mkdtemp(join(tmpdir(), `synqlite-${ENGINE}-`)));
   let context;
   let stop;
   if (ENGINE === 'chromium') {
@@ -90,7 +93,7 @@ export async function launch({ storageApi = true } = {}) {
     context,
     async close() {
       await stop();
-      await rm(dir, { recursive: true, force: true });
+      if (!profile) await rm(dir, { recursive: true, force: true });
     },
   };
 }

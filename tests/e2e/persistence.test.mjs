@@ -4,6 +4,9 @@
 // IndexedDB.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer, launch, openPage, capabilities, skipWithoutOpfs, record } from './harness.mjs';
 
 let server, browser;
@@ -159,5 +162,34 @@ test('without the Storage API (WebKitGTK as shipped): auto picks IndexedDB, opfs
     record('no-storage-api', `auto: ${r.auto}; opfs: STORAGE_UNAVAILABLE (no navigator.storage); persist(): unsupported`);
   } finally {
     await plain.close();
+  }
+});
+
+test('idb: data survives a browser restart on the same profile', async (t) => {
+  const profile = await mkdtemp(join(tmpdir(), 'synqlite-profile-'));
+  try {
+    const first = await launch({ profile });
+    if (!first) return t.skip("this engine's driver cannot restart a browser on a kept profile (WebKit's WebDriver sessions are ephemeral)");
+    let page = await openPage(first.context, server.url);
+    await page.evaluate(async () => {
+      const db = await synqlite.openDatabase({ name: 'restart', storage: 'idb' });
+      await db.exec('CREATE TABLE t (x)');
+      await db.exec('INSERT INTO t VALUES (42)');
+    });
+    await first.close();
+    const second = await launch({ profile });
+    try {
+      page = await openPage(second.context, server.url);
+      const r = await page.evaluate(async () => {
+        const db = await synqlite.openDatabase({ name: 'restart', storage: 'idb' });
+        return { rows: await db.query('SELECT x FROM t'), integrity: (await db.query('PRAGMA integrity_check'))[0] };
+      });
+      assert.deepEqual(r, { rows: [{ x: 42 }], integrity: { integrity_check: 'ok' } });
+      record('idb-restart', 'yes');
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await rm(profile, { recursive: true, force: true });
   }
 });

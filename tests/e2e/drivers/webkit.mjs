@@ -171,7 +171,8 @@ export async function launchWebKit(dir, { features = WEBKIT_FEATURES } = {}) {
   const DISPLAY = await xDisplay();
   const port = await freePort();
   const driver = spawn(process.env.WEBKIT_WEBDRIVER ?? 'WebKitWebDriver', [`--port=${port}`], {
-    stdio: ['ignore', 'ignore', process.env.DEBUG ? 'inherit' : 'ignore'],
+    // With DEBUG, MiniBrowser's console (workers' included) goes to this process's stdout.
+    stdio: ['ignore', process.env.DEBUG ? 'inherit' : 'ignore', process.env.DEBUG ? 'inherit' : 'ignore'],
     env: { ...process.env, DISPLAY, HOME: dir, XDG_DATA_HOME: `${dir}/data`, XDG_CACHE_HOME: `${dir}/cache` },
   });
   process.once('exit', () => driver.kill());
@@ -185,7 +186,14 @@ export async function launchWebKit(dir, { features = WEBKIT_FEATURES } = {}) {
         body: JSON.stringify({
           capabilities: {
             alwaysMatch: {
-              'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation', ...(features ? [`--features=${features}`] : [])] },
+              'webkitgtk:browserOptions': {
+                binary: MINIBROWSER,
+                args: [
+                  '--automation',
+                  ...(features ? [`--features=${features}`] : []),
+                  ...(process.env.DEBUG ? ['--enable-write-console-messages-to-stdout=true'] : []),
+                ],
+              },
               timeouts: { script: 3_600_000, pageLoad: 120_000 },
             },
           },
