@@ -21,7 +21,6 @@ export const MINIBROWSER = process.env.MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu
 export const WEBKIT_FEATURES = process.env.SYNQLITE_WEBKIT_FEATURES ?? '+StorageAPI,+StorageAPIEstimate,+FileSystem,+AccessHandle';
 const SLICE_MS = 100;
 const AGENT = `(${installAgent})(true)`;
-const ELEMENT = 'element-6066-11e4-a52f-4f7e9cd47cb8';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -147,15 +146,6 @@ class WebKitTarget {
   async screenshot() {
     const b64 = await this.session.run(this.handle, () => this.session.raw('GET', '/screenshot'));
     return Buffer.from(b64, 'base64');
-  }
-
-  /** Clicks the element that `selector` finds in the page, as a user (WebDriver element click). */
-  async nativeClick(selector) {
-    await this.session.run(this.handle, async () => {
-      const el = await this.session.raw('POST', '/execute/sync', { script: `${AGENT}; return window.__e2e.query(arguments[0]);`, args: [selector] });
-      if (!el?.[ELEMENT]) throw new Error(`no element matches ${selector}`);
-      await this.session.raw('POST', `/element/${el[ELEMENT]}/click`, {});
-    });
   }
 
   close() {
