@@ -16,23 +16,26 @@ export function parseJunit(xml) {
   return cases;
 }
 
-/** Rows: label, then the fact keys whose values make the cell (first found wins). */
+/**
+ * Rows: label, the fact keys whose values make the cell, and the name of the test that records
+ * them (a cell without facts shows that test's skip reason, if it was skipped).
+ */
 const ROWS = [
-  ['`storage: \'auto\'` picks', ['auto']],
-  ['OPFS SAH pool', ['opfs']],
-  ['Without the Storage API (WebKitGTK\'s own defaults)', ['no-storage-api']],
-  ['IndexedDB: data survives a reload', ['reload-idb']],
-  ['IndexedDB: worker killed after a write resolved loses nothing', ['kill-idb']],
-  ['OPFS: worker killed after a write resolved loses nothing', ['kill-opfs']],
-  ['IndexedDB: data survives a browser restart', ['idb-restart']],
-  ['Web Locks hand-over (owner tab closed / db closed)', ['handover-close-tab', 'handover-close-db']],
-  ['Cross-tab reactivity (onAny/onRange/live queries)', ['reactivity']],
-  ['Sync with the server (two browsers converge)', ['sync']],
-  ['Sync: worker killed / tab closed mid-sync resumes exactly', ['sync-kill']],
-  ['Sync hand-over between tabs', ['sync-tabs']],
-  ['`storage.persist()` (the persistence prompt)', ['persist']],
-  ['Demo app (two tabs, media, playlists)', ['demo']],
-  ['Demo app syncing between two browsers', ['demo-sync']],
+  ['`storage: \'auto\'` picks', ['auto'], /^memory storage starts empty/],
+  ['OPFS SAH pool', ['opfs'], /^opfs: write, reload/],
+  ['Without the Storage API (WebKitGTK\'s own defaults)', ['no-storage-api'], /^without the Storage API/],
+  ['IndexedDB: data survives a reload', ['reload-idb'], /^idb: write, reload/],
+  ['IndexedDB: worker killed after a write resolved loses nothing', ['kill-idb'], /^idb: terminating the worker/],
+  ['OPFS: worker killed after a write resolved loses nothing', ['kill-opfs'], /^opfs: terminating the worker/],
+  ['IndexedDB: data survives a browser restart', ['idb-restart'], /^idb: data survives a browser restart/],
+  ['Web Locks hand-over (owner tab closed / db closed)', ['handover-close-tab', 'handover-close-db'], /^two tabs read and write/],
+  ['Cross-tab reactivity (onAny/onRange/live queries)', ['reactivity'], /^a write in one tab reaches both tabs/],
+  ['Sync with the server (two browsers converge)', ['sync'], /^two browser contexts converge/],
+  ['Sync: worker killed / tab closed mid-sync resumes exactly', ['sync-kill'], /^initial sync of 50k rows/],
+  ['Sync hand-over between tabs', ['sync-tabs'], /^the sync runs in the owning tab/],
+  ['`storage.persist()` (the persistence prompt)', ['persist'], /^storage\.persist\(\) settles/],
+  ['Demo app (two tabs, media, playlists)', ['demo'], /^deleting a song removes it/],
+  ['Demo app syncing between two browsers', ['demo-sync'], /^a room seeded with 50k songs/],
 ];
 
 const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -42,16 +45,18 @@ export function capabilityTable(perEngine, engines) {
   const lines = [];
   lines.push(`| | ${engines.join(' | ')} |`);
   lines.push(`|---|${engines.map(() => '---').join('|')}|`);
-  for (const [label, keys] of ROWS) {
+  for (const [label, keys, testName] of ROWS) {
     const cells = engines.map((e) => {
       const facts = perEngine[e]?.facts ?? [];
+      const skipped = (perEngine[e]?.cases ?? []).find((c) => c.status === 'skip' && testName.test(c.name));
       const values = [];
       for (const key of keys) {
         const found = facts.filter((f) => f.key === key).map((f) => f.value);
         const last = found[found.length - 1];
         if (last !== undefined && !values.includes(last)) values.push(last);
       }
-      return values.length ? values.join('; ') : 'not shown (not run, or its test failed)';
+      if (values.length) return values.join('; ');
+      return skipped ? `n/a: ${skipped.message}` : 'not shown (not run, or its test failed)';
     });
     lines.push(`| ${label} | ${cells.map(cell).join(' | ')} |`);
   }
