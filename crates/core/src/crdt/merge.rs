@@ -44,15 +44,15 @@
 //! the batch wrote before it.
 
 use super::crr::with_savepoint;
-use super::plan::{Group, Plan, Target};
+use super::plan::{Group, Kind, MergeTable, Plan, Target};
 use super::state::{self, Shared};
-use super::tables::{clock_ident, quote_ident, TableInfo};
 use super::{ApplyStats, Change};
 use crate::error::{Error, Result};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{CachedStatement, Connection, OptionalExtension};
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Rank of a value's type in the merge tie-break: lower ranks win.
 fn type_rank(v: &ValueRef<'_>) -> u8 {
@@ -111,18 +111,18 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
     Ok(stats)
 }
 
-/// [`apply_changes`] without its savepoint, for `INSERT INTO crsql_changes`: the virtual table
-/// runs inside the caller's INSERT statement, where SQLite refuses to open a savepoint, and the
-/// statement (or the caller's transaction) is what rolls a failed change back. `crrs`: the
-/// replicated tables, as `crr_tables` lists them.
+/// [`apply_changes`] of one change without its savepoint, for `INSERT INTO crsql_changes`:
+/// the virtual table runs inside the caller's INSERT statement, where SQLite refuses to open a
+/// savepoint, and the statement (or the caller's transaction) is what rolls a failed change
+/// back. `table`: the change's table as the caller keeps it (`None`: not replicated here).
 pub(crate) fn apply_in_statement(
     conn: &Connection,
-    changes: &[Change],
-    crrs: &[TableInfo],
+    shared: &Shared,
+    change: &Change,
+    table: Option<Rc<MergeTable>>,
 ) -> Result<usize> {
-    let shared = state::get(conn)?;
-    let plan = Plan::build_with(changes, crrs)?;
-    let (applied, impacted) = merge_plan(conn, &shared, &plan, changes)?;
+    let plan = Plan::single(change, table)?;
+    let (applied, impacted) = merge_plan(conn, shared, &plan, std::slice::from_ref(change))?;
     shared.add_rows_impacted(impacted);
     Ok(applied)
 }
@@ -202,16 +202,10 @@ impl RowState {
     }
 }
 
+/// A statement of the merge: one of a table's, or one on the site table.
 #[derive(Clone, PartialEq, Eq, Hash)]
-enum Kind {
-    ClockRead,
-    /// Writes this many clocks in one statement.
-    ClockWrite(usize),
-    ClockDrop,
-    RowRead,
-    RowDelete,
-    RowEnsure,
-    RowUpsert(Vec<usize>),
+enum Stmt {
+    Table(usize, Kind),
     SiteSelect,
     SiteInsert,
     SiteBlob,
@@ -222,7 +216,7 @@ struct Merger<'c, 'p> {
     shared: &'p Shared,
     plan: &'p Plan,
     changes: &'p [Change],
-    stmts: HashMap<(usize, Kind), CachedStatement<'c>>,
+    stmts: HashMap<Stmt, CachedStatement<'c>>,
     db_version: Option<i64>,
     sites: HashMap<std::sync::Arc<[u8]>, i64>,
     site_blobs: HashMap<i64, Vec<u8>>,
@@ -255,73 +249,24 @@ impl<'c, 'p> Merger<'c, 'p> {
         }
     }
 
-    fn sql(&self, t: usize, kind: &Kind) -> String {
-        let info = &self.plan.tables[t];
-        let tbl = quote_ident(&info.name);
-        let clock = clock_ident(&info.name);
-        let pk_cols: Vec<String> = info.pks.iter().map(|c| quote_ident(c)).collect();
-        let binds = |n: usize, from: usize| {
-            (from..from + n)
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match kind {
-            Kind::ClockRead => {
-                format!("SELECT col_name, col_version, site_id FROM {clock} WHERE key = ?1")
-            }
-            Kind::ClockWrite(n) => {
-                let rows: Vec<String> = (0..*n)
-                    .map(|r| format!("({})", binds(6, 1 + 6 * r)))
-                    .collect();
-                format!(
-                    "INSERT OR REPLACE INTO {clock} (key, col_name, col_version, db_version, seq, site_id) \
-                     VALUES {}",
-                    rows.join(", ")
-                )
-            }
-            Kind::ClockDrop => format!("DELETE FROM {clock} WHERE key = ?1 AND col_name != '-1'"),
-            Kind::RowRead => {
-                let cols: Vec<String> = info.cols.iter().map(|c| quote_ident(c)).collect();
-                format!(
-                    "SELECT {} FROM {tbl} WHERE {}",
-                    cols.join(", "),
-                    info.pk_where(1)
-                )
-            }
-            Kind::RowDelete => format!("DELETE FROM {tbl} WHERE {}", info.pk_where(1)),
-            Kind::RowEnsure => format!(
-                "INSERT OR IGNORE INTO {tbl} ({}) VALUES ({})",
-                pk_cols.join(", "),
-                binds(pk_cols.len(), 1)
-            ),
-            Kind::RowUpsert(cols) => {
-                let names: Vec<String> = cols.iter().map(|&c| quote_ident(&info.cols[c])).collect();
-                let set: Vec<String> = names
-                    .iter()
-                    .map(|n| format!("{n} = excluded.{n}"))
-                    .collect();
-                format!(
-                    "INSERT INTO {tbl} ({}, {}) VALUES ({}) ON CONFLICT DO UPDATE SET {}",
-                    pk_cols.join(", "),
-                    names.join(", "),
-                    binds(pk_cols.len() + names.len(), 1),
-                    set.join(", ")
-                )
-            }
-            Kind::SiteSelect => "SELECT ordinal FROM crsql_site_id WHERE site_id = ?1".into(),
-            Kind::SiteInsert => {
-                "INSERT INTO crsql_site_id (site_id) VALUES (?1) RETURNING ordinal".into()
-            }
-            Kind::SiteBlob => "SELECT site_id FROM crsql_site_id WHERE ordinal = ?1".into(),
-        }
+    fn stmt(&mut self, t: usize, kind: Kind) -> Result<&mut CachedStatement<'c>> {
+        self.prepared(Stmt::Table(t, kind))
     }
 
-    fn stmt(&mut self, t: usize, kind: Kind) -> Result<&mut CachedStatement<'c>> {
-        let key = (t, kind);
+    fn prepared(&mut self, key: Stmt) -> Result<&mut CachedStatement<'c>> {
         if !self.stmts.contains_key(&key) {
-            let sql = self.sql(t, &key.1);
-            let stmt = self.conn.prepare_cached(&sql)?;
+            let stmt = match &key {
+                Stmt::Table(t, kind) => self.conn.prepare_cached(&self.plan.tables[*t].sql(kind)),
+                Stmt::SiteSelect => self
+                    .conn
+                    .prepare_cached("SELECT ordinal FROM crsql_site_id WHERE site_id = ?1"),
+                Stmt::SiteInsert => self.conn.prepare_cached(
+                    "INSERT INTO crsql_site_id (site_id) VALUES (?1) RETURNING ordinal",
+                ),
+                Stmt::SiteBlob => self
+                    .conn
+                    .prepare_cached("SELECT site_id FROM crsql_site_id WHERE ordinal = ?1"),
+            }?;
             self.stmts.insert(key.clone(), stmt);
         }
         self.stmts
@@ -340,13 +285,13 @@ impl<'c, 'p> Merger<'c, 'p> {
             return Ok(*o);
         }
         let found: Option<i64> = self
-            .stmt(0, Kind::SiteSelect)?
+            .prepared(Stmt::SiteSelect)?
             .query_row([&site[..]], |r| r.get(0))
             .optional()?;
         let ordinal = match found {
             Some(o) => o,
             None => self
-                .stmt(0, Kind::SiteInsert)?
+                .prepared(Stmt::SiteInsert)?
                 .query_row([&site[..]], |r| r.get(0))?,
         };
         self.sites.insert(site.clone(), ordinal);
@@ -371,7 +316,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             return Ok(b.clone());
         }
         let blob: Option<Vec<u8>> = self
-            .stmt(0, Kind::SiteBlob)?
+            .prepared(Stmt::SiteBlob)?
             .query_row([c.site], |r| r.get(0))
             .optional()?;
         let blob = blob.unwrap_or_default();
@@ -381,7 +326,7 @@ impl<'c, 'p> Merger<'c, 'p> {
 
     fn merge_group(&mut self, g: &Group) -> Result<()> {
         let plan = self.plan;
-        let info = &plan.tables[g.table];
+        let info = &plan.tables[g.table].info;
         let ncols = info.cols.len();
         let mut row = RowState {
             sentinel: None,
@@ -546,7 +491,7 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     fn read_row(&mut self, g: &Group) -> Result<Option<Vec<Value>>> {
-        let n = self.plan.tables[g.table].cols.len();
+        let n = self.plan.tables[g.table].info.cols.len();
         let stmt = self.stmt(g.table, Kind::RowRead)?;
         for (i, v) in g.pk.iter().enumerate() {
             stmt.raw_bind_parameter(i + 1, v)?;
@@ -623,7 +568,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         self.write_values(g, row)?;
         let dbv = self.db_version()?;
         let plan = self.plan;
-        let info = &plan.tables[t];
+        let info = &plan.tables[t].info;
         let clocks = std::iter::once(("-1", row.sentinel))
             .chain(
                 info.cols

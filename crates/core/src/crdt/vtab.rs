@@ -29,7 +29,8 @@
 //! `VERSION_EXHAUSTED` error keeps its message so it keeps its code.
 
 use super::merge::apply_in_statement;
-use super::state::Shared;
+use super::plan::MergeTable;
+use super::state::{SchemaWatch, Shared};
 use super::tables::{crr_tables, TableInfo};
 use super::vtab_cursor::ChangesCursor;
 use super::vtab_plan::{
@@ -47,6 +48,7 @@ use rusqlite::vtab::{
 use rusqlite::Connection;
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::raw::c_int;
 use std::rc::Rc;
@@ -68,26 +70,85 @@ pub(super) struct ChangesTab {
     /// closes the connection). Its statement cache holds the scans' statements.
     pub(super) conn: Connection,
     pub(super) shared: Arc<Shared>,
-    /// The replicated tables for `INSERT`, and the `PRAGMA schema_version` they were read at
-    /// (reading them costs more than merging a row).
-    tables: RefCell<Option<(i64, Rc<[TableInfo]>)>>,
+    /// What the table derives from the schema (reading it costs more than merging a row).
+    derived: RefCell<Derived>,
+}
+
+/// What the virtual table derives from the schema, kept while its watch sees the schema
+/// unchanged, between rows, statements and transactions. No borrow of it is held while SQL
+/// runs.
+#[derive(Default)]
+struct Derived {
+    watch: SchemaWatch,
+    /// The replicated tables (read on first need).
+    crrs: Option<Rc<[TableInfo]>>,
+    /// The tables rows were merged into, with their merge statements' SQL.
+    merge: HashMap<String, Rc<MergeTable>>,
+    /// Scan SQL by plan and table filter (`vtab_cursor`).
+    scans: HashMap<String, Rc<str>>,
 }
 
 impl ChangesTab {
-    /// The replicated tables, read again when the schema changed.
-    fn tables(&self) -> Result<Rc<[TableInfo]>> {
-        let version: i64 = self
-            .conn
-            .prepare_cached("PRAGMA schema_version")?
-            .query_row([], |r| r.get(0))?;
-        if let Some((v, t)) = &*self.tables.borrow() {
-            if *v == version {
-                return Ok(t.clone());
-            }
+    /// Drops what was derived from the schema if it changed.
+    fn check_schema(&self) -> Result<()> {
+        let watch = self.derived.borrow().watch.clone();
+        if !watch.unchanged(&self.conn)? {
+            let watch = SchemaWatch::arm(&self.conn)?;
+            *self.derived.borrow_mut() = Derived {
+                watch,
+                ..Derived::default()
+            };
         }
-        let tables: Rc<[TableInfo]> = crr_tables(&self.conn)?.into();
-        *self.tables.borrow_mut() = Some((version, tables.clone()));
-        Ok(tables)
+        Ok(())
+    }
+
+    /// The replicated tables, after [`Self::check_schema`].
+    fn crrs(&self) -> Result<Rc<[TableInfo]>> {
+        if let Some(c) = &self.derived.borrow().crrs {
+            return Ok(c.clone());
+        }
+        let crrs: Rc<[TableInfo]> = crr_tables(&self.conn)?.into();
+        self.derived.borrow_mut().crrs = Some(crrs.clone());
+        Ok(crrs)
+    }
+
+    /// Replicated table `name` (exact name) for a merge; `None` when there is none.
+    fn merge_table(&self, name: &str) -> Result<Option<Rc<MergeTable>>> {
+        self.check_schema()?;
+        if let Some(t) = self.derived.borrow().merge.get(name) {
+            return Ok(Some(t.clone()));
+        }
+        let crrs = self.crrs()?;
+        let Some(info) = crrs.iter().find(|t| t.name == name) else {
+            return Ok(None);
+        };
+        let table = Rc::new(MergeTable::new(info.clone()));
+        self.derived
+            .borrow_mut()
+            .merge
+            .insert(name.to_owned(), table.clone());
+        Ok(Some(table))
+    }
+
+    /// The scan SQL cached under `key`, else `build` makes it from the replicated tables (and
+    /// it is kept unless empty: a filter that names no replicated table is not remembered).
+    pub(super) fn scan_sql(
+        &self,
+        key: &str,
+        build: impl FnOnce(&[TableInfo]) -> String,
+    ) -> Result<Rc<str>> {
+        self.check_schema()?;
+        if let Some(s) = self.derived.borrow().scans.get(key) {
+            return Ok(s.clone());
+        }
+        let sql: Rc<str> = build(&self.crrs()?).into();
+        if !sql.is_empty() {
+            self.derived
+                .borrow_mut()
+                .scans
+                .insert(key.to_owned(), sql.clone());
+        }
+        Ok(sql)
     }
 }
 
@@ -118,7 +179,7 @@ unsafe impl<'vtab> VTab<'vtab> for ChangesTab {
                 base: sqlite3_vtab::default(),
                 conn,
                 shared,
-                tables: RefCell::new(None),
+                derived: RefCell::new(Derived::default()),
             },
         ))
     }
@@ -146,9 +207,8 @@ impl UpdateVTab<'_> for ChangesTab {
     fn insert(&mut self, args: &Inserts<'_>) -> rusqlite::Result<i64> {
         let before = self.conn.last_insert_rowid();
         let change = change_from_args(args).map_err(to_sqlite_error)?;
-        let tables = self.tables().map_err(to_sqlite_error)?;
-        apply_in_statement(&self.conn, std::slice::from_ref(&change), &tables)
-            .map_err(to_sqlite_error)?;
+        let table = self.merge_table(&change.table).map_err(to_sqlite_error)?;
+        apply_in_statement(&self.conn, &self.shared, &change, table).map_err(to_sqlite_error)?;
         // SQLite makes the returned rowid the connection's last_insert_rowid(): keep it as it
         // was before the statement (the merge's own writes moved it).
         Ok(before)
