@@ -53,6 +53,7 @@ use rusqlite::{CachedStatement, Connection, OptionalExtension};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Rank of a value's type in the merge tie-break: lower ranks win.
 fn type_rank(v: &ValueRef<'_>) -> u8 {
@@ -99,7 +100,7 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
     let plan = Plan::build(conn, changes)?;
     let (applied, impacted) = with_savepoint(conn, "crsql_apply", || {
         let saved = shared.snapshot();
-        let result = merge_plan(conn, &shared, &plan, changes);
+        let result = merge_plan(conn, &shared, &plan, changes, &mut Memo::default(), false);
         if result.is_err() {
             // Before the savepoint rolls back: the version this batch took is not used.
             shared.restore(saved);
@@ -114,30 +115,36 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
 /// [`apply_changes`] of one change without its savepoint, for `INSERT INTO crsql_changes`:
 /// the virtual table runs inside the caller's INSERT statement, where SQLite refuses to open a
 /// savepoint, and the statement (or the caller's transaction) is what rolls a failed change
-/// back. `table`: the change's table as the caller keeps it (`None`: not replicated here).
+/// back. `table`: the change's table as the caller keeps it (`None`: not replicated here);
+/// `memo`: what the merges before this one in the transaction left (see [`Memo`]), updated.
 pub(crate) fn apply_in_statement(
     conn: &Connection,
     shared: &Shared,
     change: &Change,
     table: Option<Rc<MergeTable>>,
+    memo: &mut Memo,
 ) -> Result<usize> {
     let plan = Plan::single(change, table)?;
-    let (applied, impacted) = merge_plan(conn, shared, &plan, std::slice::from_ref(change))?;
+    let changes = std::slice::from_ref(change);
+    let (applied, impacted) = merge_plan(conn, shared, &plan, changes, memo, true)?;
     shared.add_rows_impacted(impacted);
     Ok(applied)
 }
 
 /// Merges the validated `plan` with the sync bit set (local-write triggers silent); returns how
 /// many changes changed the database and the rows impacted as `crsql_rows_impacted()` counts.
+/// Site ordinals come from and go to `memo`; with `keep_last` so does the last row's state.
 fn merge_plan(
     conn: &Connection,
     shared: &Shared,
     plan: &Plan,
     changes: &[Change],
+    memo: &mut Memo,
+    keep_last: bool,
 ) -> Result<(usize, i64)> {
     let previous = shared.set_sync_bit(true);
     let result = (|| {
-        let mut m = Merger::new(conn, shared, plan, changes);
+        let mut m = Merger::new(conn, shared, plan, changes, memo, keep_last);
         for g in &plan.groups {
             m.merge_group(g)?;
         }
@@ -147,11 +154,30 @@ fn merge_plan(
     result
 }
 
+/// What `INSERT INTO crsql_changes` keeps from one row's merge for the next ones: the virtual
+/// table passes it back only while nothing can have changed what it describes (same
+/// transaction, no write or rollback since; see `vtab`) and drops it after an error.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// Site ordinals looked up or inserted in `crsql_site_id`.
+    sites: HashMap<Arc<[u8]>, i64>,
+    /// The clocks of the row merged last, as stored after its merge.
+    last: Option<LastRow>,
+}
+
+struct LastRow {
+    table: Rc<MergeTable>,
+    key: Vec<u8>,
+    sentinel: Option<Clock>,
+    cols: Vec<Option<Clock>>,
+    stale: Vec<(String, Clock)>,
+}
+
 /// A clock as known during the merge of one row.
 #[derive(Clone, Copy)]
 struct Clock {
     version: i64,
-    /// Site ordinal, `None` until resolved for an incoming change (then `site_of`).
+    /// Site ordinal in `crsql_site_id` (0: this database); meaningless while `from` is set.
     site: i64,
     /// Index of the incoming change that set it (its site id is resolved at write time).
     from: Option<usize>,
@@ -218,7 +244,8 @@ struct Merger<'c, 'p> {
     changes: &'p [Change],
     stmts: HashMap<Stmt, CachedStatement<'c>>,
     db_version: Option<i64>,
-    sites: HashMap<std::sync::Arc<[u8]>, i64>,
+    memo: &'p mut Memo,
+    keep_last: bool,
     site_blobs: HashMap<i64, Vec<u8>>,
     merge_equal: bool,
     applied: usize,
@@ -233,6 +260,8 @@ impl<'c, 'p> Merger<'c, 'p> {
         shared: &'p Shared,
         plan: &'p Plan,
         changes: &'p [Change],
+        memo: &'p mut Memo,
+        keep_last: bool,
     ) -> Self {
         Merger {
             conn,
@@ -241,7 +270,8 @@ impl<'c, 'p> Merger<'c, 'p> {
             changes,
             stmts: HashMap::new(),
             db_version: None,
-            sites: HashMap::new(),
+            memo,
+            keep_last,
             site_blobs: HashMap::new(),
             merge_equal: shared.merge_equal_values(),
             applied: 0,
@@ -281,7 +311,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         if site.is_empty() || site[..] == self.shared.site_id {
             return Ok(0);
         }
-        if let Some(o) = self.sites.get(&site[..]) {
+        if let Some(o) = self.memo.sites.get(&site[..]) {
             return Ok(*o);
         }
         let found: Option<i64> = self
@@ -294,7 +324,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                 .prepared(Stmt::SiteInsert)?
                 .query_row([&site[..]], |r| r.get(0))?,
         };
-        self.sites.insert(site.clone(), ordinal);
+        self.memo.sites.insert(site.clone(), ordinal);
         Ok(ordinal)
     }
 
@@ -326,8 +356,8 @@ impl<'c, 'p> Merger<'c, 'p> {
 
     fn merge_group(&mut self, g: &Group) -> Result<()> {
         let plan = self.plan;
-        let info = &plan.tables[g.table].info;
-        let ncols = info.cols.len();
+        let table = &plan.tables[g.table];
+        let ncols = table.info.cols.len();
         let mut row = RowState {
             sentinel: None,
             cols: vec![None; ncols],
@@ -339,25 +369,13 @@ impl<'c, 'p> Merger<'c, 'p> {
             current: None,
             changed: false,
         };
-        {
-            let stmt = self.stmt(g.table, Kind::ClockRead)?;
-            let mut rows = stmt.query([&g.key])?;
-            while let Some(r) = rows.next()? {
-                let name = r.get_ref(0)?.as_str().unwrap_or("");
-                let clock = Clock {
-                    version: r.get(1)?,
-                    site: r.get(2)?,
-                    from: None,
-                    dirty: false,
-                };
-                if name == "-1" {
-                    row.sentinel = Some(clock);
-                } else if let Some(i) = info.cols.iter().position(|c| c == name) {
-                    row.cols[i] = Some(clock);
-                } else {
-                    row.stale.push((name.to_owned(), clock));
-                }
+        match self.memo.last.take() {
+            Some(last) if Rc::ptr_eq(&last.table, table) && last.key == g.key => {
+                row.sentinel = last.sentinel;
+                row.cols = last.cols;
+                row.stale = last.stale;
             }
+            _ => self.read_clocks(g, &mut row)?,
         }
         for &i in &g.changes {
             if self.merge_one(g, &mut row, i)? {
@@ -366,6 +384,40 @@ impl<'c, 'p> Merger<'c, 'p> {
         }
         if row.changed {
             self.write_row(g, &mut row)?;
+        }
+        if self.keep_last {
+            self.memo.last = Some(LastRow {
+                table: table.clone(),
+                key: g.key.clone(),
+                sentinel: row.sentinel,
+                cols: row.cols,
+                stale: row.stale,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the stored clocks of `g`'s row into `row`.
+    fn read_clocks(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
+        let plan = self.plan;
+        let info = &plan.tables[g.table].info;
+        let stmt = self.stmt(g.table, Kind::ClockRead)?;
+        let mut rows = stmt.query([&g.key])?;
+        while let Some(r) = rows.next()? {
+            let name = r.get_ref(0)?.as_str().unwrap_or("");
+            let clock = Clock {
+                version: r.get(1)?,
+                site: r.get(2)?,
+                from: None,
+                dirty: false,
+            };
+            if name == "-1" {
+                row.sentinel = Some(clock);
+            } else if let Some(i) = info.cols.iter().position(|c| c == name) {
+                row.cols[i] = Some(clock);
+            } else {
+                row.stale.push((name.to_owned(), clock));
+            }
         }
         Ok(())
     }
@@ -569,24 +621,26 @@ impl<'c, 'p> Merger<'c, 'p> {
         let dbv = self.db_version()?;
         let plan = self.plan;
         let info = &plan.tables[t].info;
-        let clocks = std::iter::once(("-1", row.sentinel))
+        // The dirty clocks, their sites resolved; they are then what is stored.
+        let mut writes: Vec<(&str, i64, i64)> = Vec::new();
+        let clocks = std::iter::once(("-1", &mut row.sentinel))
             .chain(
                 info.cols
                     .iter()
                     .map(String::as_str)
-                    .zip(row.cols.iter().copied()),
+                    .zip(row.cols.iter_mut()),
             )
-            .chain(row.stale.iter().map(|(n, c)| (n.as_str(), Some(*c))));
-        let mut writes: Vec<(&str, i64, i64)> = Vec::new();
-        for (name, clock) in clocks {
-            let Some(c) = clock.filter(|c| c.dirty) else {
+            .filter_map(|(name, c)| Some((name, c.as_mut()?)))
+            .chain(row.stale.iter_mut().map(|(n, c)| (n.as_str(), c)));
+        for (name, c) in clocks {
+            if !c.dirty {
                 continue;
-            };
-            let site = match c.from {
-                Some(i) => self.site_ordinal(i)?,
-                None => c.site,
-            };
-            writes.push((name, c.version, site));
+            }
+            if let Some(i) = c.from.take() {
+                c.site = self.site_ordinal(i)?;
+            }
+            c.dirty = false;
+            writes.push((name, c.version, c.site));
         }
         // At most 8 clocks per statement: few distinct statements, few steps.
         for chunk in writes.chunks(8) {

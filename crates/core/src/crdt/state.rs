@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     /// This database's persistent site id.
     pub(crate) site_id: [u8; 16],
     sync: AtomicBool,
+    /// Counts transaction ends and the statement and savepoint rollbacks `crsql_changes` is
+    /// told about (see [`Self::tx_events`]).
+    tx_events: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -68,6 +71,7 @@ impl Shared {
         Shared {
             site_id,
             sync: AtomicBool::new(false),
+            tx_events: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 merge_equal_values,
                 ..Inner::default()
@@ -232,8 +236,23 @@ impl Shared {
         Ok(sql)
     }
 
+    /// A number that changes at every commit and rollback of a transaction (the hooks) and at
+    /// every [`Self::note_tx_event`]: state kept while it stays the same cannot have been undone by a
+    /// rollback nor changed by another connection (which cannot write during this
+    /// connection's write transaction).
+    pub(crate) fn tx_events(&self) -> u64 {
+        self.tx_events.load(Ordering::Relaxed)
+    }
+
+    /// A transaction ended, or a statement or savepoint rolled back (`crsql_changes`'
+    /// `xCommit`, `xRollback`, `xRollbackTo`).
+    pub(crate) fn note_tx_event(&self) {
+        self.tx_events.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Commit hook: the pending version becomes the committed one.
     pub(crate) fn on_commit(&self) {
+        self.note_tx_event();
         let mut g = self.lock();
         if let Some(p) = g.pending.take() {
             g.committed = Some(g.committed.map_or(p, |c| c.max(p)));
@@ -244,6 +263,7 @@ impl Shared {
 
     /// Rollback hook: the pending version is dropped.
     pub(crate) fn on_rollback(&self) {
+        self.note_tx_event();
         let mut g = self.lock();
         g.pending = None;
         g.seq = 0;
