@@ -36,6 +36,9 @@
 //!   original site id is kept (as an ordinal into `crsql_site_id`).
 //! - A clock without its row (possible only after writes with triggers disabled) lets the
 //!   incoming value win instead of failing the whole batch.
+//! - `INSERT INTO crsql_changes` merges one change per call and may start from the clocks the
+//!   previous call left ([`Memo`]) instead of reading them, when the virtual table knows they
+//!   are still what is stored.
 //!
 //! Everything runs in one savepoint with the sync bit set (triggers silent); any error rolls the
 //! whole batch back, including the db_version it took. Validation of tables, packed keys, site
@@ -47,10 +50,11 @@ use super::crr::with_savepoint;
 use super::plan::{Group, Kind, MergeTable, Plan, Target};
 use super::state::{self, Shared};
 use super::{ApplyStats, Change};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{CachedStatement, Connection, OptionalExtension};
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -284,24 +288,24 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     fn prepared(&mut self, key: Stmt) -> Result<&mut CachedStatement<'c>> {
-        if !self.stmts.contains_key(&key) {
-            let stmt = match &key {
-                Stmt::Table(t, kind) => self.conn.prepare_cached(&self.plan.tables[*t].sql(kind)),
-                Stmt::SiteSelect => self
-                    .conn
-                    .prepare_cached("SELECT ordinal FROM crsql_site_id WHERE site_id = ?1"),
-                Stmt::SiteInsert => self.conn.prepare_cached(
-                    "INSERT INTO crsql_site_id (site_id) VALUES (?1) RETURNING ordinal",
-                ),
-                Stmt::SiteBlob => self
-                    .conn
-                    .prepare_cached("SELECT site_id FROM crsql_site_id WHERE ordinal = ?1"),
-            }?;
-            self.stmts.insert(key.clone(), stmt);
-        }
-        self.stmts
-            .get_mut(&key)
-            .ok_or_else(|| Error::Internal("statement cache".into()))
+        let (conn, plan) = (self.conn, self.plan);
+        Ok(match self.stmts.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let stmt =
+                    match e.key() {
+                        Stmt::Table(t, kind) => conn.prepare_cached(&plan.tables[*t].sql(kind)),
+                        Stmt::SiteSelect => conn
+                            .prepare_cached("SELECT ordinal FROM crsql_site_id WHERE site_id = ?1"),
+                        Stmt::SiteInsert => conn.prepare_cached(
+                            "INSERT INTO crsql_site_id (site_id) VALUES (?1) RETURNING ordinal",
+                        ),
+                        Stmt::SiteBlob => conn
+                            .prepare_cached("SELECT site_id FROM crsql_site_id WHERE ordinal = ?1"),
+                    }?;
+                e.insert(stmt)
+            }
+        })
     }
 
     /// The site ordinal of change `i`'s site id (0 for this database or an empty id).

@@ -1,4 +1,6 @@
-//! Per-connection CRDT state: site id, db_version bookkeeping, `seq`, the sync bit.
+//! Per-connection CRDT state: site id, db_version bookkeeping, `seq`, the sync bit, SQL
+//! generated from the schema; and [`SchemaWatch`], which tells such caches when the schema
+//! changed.
 //!
 //! cr-sqlite keeps this in an "ext data" struct owned by the connection; here it is a
 //! [`Shared`] held (as `Arc`) by the SQL functions and the commit/rollback hooks registered on
@@ -286,7 +288,8 @@ impl Shared {
 /// (`SQLITE_STMTSTATUS_RUN` past 1, so it is the statement prepared when armed, not a fresh
 /// copy after the statement cache evicted it or from another `Connection`'s cache) and was not
 /// re-prepared since. Unrelated events that re-prepare statements (`VACUUM`, `ANALYZE`, a
-/// rolled-back `CREATE` elsewhere) only cost a rebuild.
+/// rolled-back `CREATE` elsewhere) only cost a rebuild. Each arming leaves one statement in the
+/// connection's statement cache, until the cache evicts it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SchemaWatch(Option<Arc<Armed>>);
 

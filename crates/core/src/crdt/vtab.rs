@@ -25,6 +25,13 @@
 //!   text is read as an integer. The statement leaves `last_insert_rowid()` as it was.
 //! - `UPDATE` and `DELETE` fail with cr-sqlite's message (`SQLITE_MISUSE`).
 //!
+//! Merging row by row stays cheap because the table keeps what does not change between rows:
+//! the replicated tables and each one's merge SQL while the schema stays the same
+//! ([`SchemaWatch`], one cached statement step per row), and, within a transaction, the site
+//! ordinals and the clocks of the row merged last while no clock was written and nothing rolled
+//! back since ([`Kept`]; consecutive change rows mostly belong to one row). SQLite reports
+//! rollbacks and transaction ends to the table through the version-2 module methods.
+//!
 //! Errors reach SQLite as an error code and a message naming `crsql_changes`; a
 //! `VERSION_EXHAUSTED` error keeps its message so it keeps its code.
 
