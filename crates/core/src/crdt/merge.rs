@@ -36,6 +36,9 @@
 //!   original site id is kept (as an ordinal into `crsql_site_id`).
 //! - A clock without its row (possible only after writes with triggers disabled) lets the
 //!   incoming value win instead of failing the whole batch.
+//! - `INSERT INTO crsql_changes` merges one change per call and may start from the clocks the
+//!   previous call left ([`Memo`]) instead of reading them, when the virtual table knows they
+//!   are still what is stored.
 //!
 //! Everything runs in one savepoint with the sync bit set (triggers silent); any error rolls the
 //! whole batch back, including the db_version it took. Validation of tables, packed keys, site
@@ -44,15 +47,17 @@
 //! the batch wrote before it.
 
 use super::crr::with_savepoint;
-use super::plan::{Group, Plan, Target};
+use super::plan::{Group, Kind, MergeTable, Plan, Target};
 use super::state::{self, Shared};
-use super::tables::{clock_ident, quote_ident, TableInfo};
 use super::{ApplyStats, Change};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{CachedStatement, Connection, OptionalExtension};
 use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// Rank of a value's type in the merge tie-break: lower ranks win.
 fn type_rank(v: &ValueRef<'_>) -> u8 {
@@ -99,7 +104,7 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
     let plan = Plan::build(conn, changes)?;
     let (applied, impacted) = with_savepoint(conn, "crsql_apply", || {
         let saved = shared.snapshot();
-        let result = merge_plan(conn, &shared, &plan, changes);
+        let result = merge_plan(conn, &shared, &plan, changes, &mut Memo::default(), false);
         if result.is_err() {
             // Before the savepoint rolls back: the version this batch took is not used.
             shared.restore(saved);
@@ -111,33 +116,39 @@ pub fn apply_changes(conn: &Connection, changes: &[Change]) -> Result<ApplyStats
     Ok(stats)
 }
 
-/// [`apply_changes`] without its savepoint, for `INSERT INTO crsql_changes`: the virtual table
-/// runs inside the caller's INSERT statement, where SQLite refuses to open a savepoint, and the
-/// statement (or the caller's transaction) is what rolls a failed change back. `crrs`: the
-/// replicated tables, as `crr_tables` lists them.
+/// [`apply_changes`] of one change without its savepoint, for `INSERT INTO crsql_changes`:
+/// the virtual table runs inside the caller's INSERT statement, where SQLite refuses to open a
+/// savepoint, and the statement (or the caller's transaction) is what rolls a failed change
+/// back. `table`: the change's table as the caller keeps it (`None`: not replicated here);
+/// `memo`: what the merges before this one in the transaction left (see [`Memo`]), updated.
 pub(crate) fn apply_in_statement(
     conn: &Connection,
-    changes: &[Change],
-    crrs: &[TableInfo],
+    shared: &Shared,
+    change: &Change,
+    table: Option<Rc<MergeTable>>,
+    memo: &mut Memo,
 ) -> Result<usize> {
-    let shared = state::get(conn)?;
-    let plan = Plan::build_with(changes, crrs)?;
-    let (applied, impacted) = merge_plan(conn, &shared, &plan, changes)?;
+    let plan = Plan::single(change, table)?;
+    let changes = std::slice::from_ref(change);
+    let (applied, impacted) = merge_plan(conn, shared, &plan, changes, memo, true)?;
     shared.add_rows_impacted(impacted);
     Ok(applied)
 }
 
 /// Merges the validated `plan` with the sync bit set (local-write triggers silent); returns how
 /// many changes changed the database and the rows impacted as `crsql_rows_impacted()` counts.
+/// Site ordinals come from and go to `memo`; with `keep_last` so does the last row's state.
 fn merge_plan(
     conn: &Connection,
     shared: &Shared,
     plan: &Plan,
     changes: &[Change],
+    memo: &mut Memo,
+    keep_last: bool,
 ) -> Result<(usize, i64)> {
     let previous = shared.set_sync_bit(true);
     let result = (|| {
-        let mut m = Merger::new(conn, shared, plan, changes);
+        let mut m = Merger::new(conn, shared, plan, changes, memo, keep_last);
         for g in &plan.groups {
             m.merge_group(g)?;
         }
@@ -147,11 +158,30 @@ fn merge_plan(
     result
 }
 
+/// What `INSERT INTO crsql_changes` keeps from one row's merge for the next ones: the virtual
+/// table passes it back only while nothing can have changed what it describes (same
+/// transaction, no write or rollback since; see `vtab`) and drops it after an error.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// Site ordinals looked up or inserted in `crsql_site_id`.
+    sites: HashMap<Arc<[u8]>, i64>,
+    /// The clocks of the row merged last, as stored after its merge.
+    last: Option<LastRow>,
+}
+
+struct LastRow {
+    table: Rc<MergeTable>,
+    key: Vec<u8>,
+    sentinel: Option<Clock>,
+    cols: Vec<Option<Clock>>,
+    stale: Vec<(String, Clock)>,
+}
+
 /// A clock as known during the merge of one row.
 #[derive(Clone, Copy)]
 struct Clock {
     version: i64,
-    /// Site ordinal, `None` until resolved for an incoming change (then `site_of`).
+    /// Site ordinal in `crsql_site_id` (0: this database); meaningless while `from` is set.
     site: i64,
     /// Index of the incoming change that set it (its site id is resolved at write time).
     from: Option<usize>,
@@ -202,16 +232,10 @@ impl RowState {
     }
 }
 
+/// A statement of the merge: one of a table's, or one on the site table.
 #[derive(Clone, PartialEq, Eq, Hash)]
-enum Kind {
-    ClockRead,
-    /// Writes this many clocks in one statement.
-    ClockWrite(usize),
-    ClockDrop,
-    RowRead,
-    RowDelete,
-    RowEnsure,
-    RowUpsert(Vec<usize>),
+enum Stmt {
+    Table(usize, Kind),
     SiteSelect,
     SiteInsert,
     SiteBlob,
@@ -222,9 +246,10 @@ struct Merger<'c, 'p> {
     shared: &'p Shared,
     plan: &'p Plan,
     changes: &'p [Change],
-    stmts: HashMap<(usize, Kind), CachedStatement<'c>>,
+    stmts: HashMap<Stmt, CachedStatement<'c>>,
     db_version: Option<i64>,
-    sites: HashMap<std::sync::Arc<[u8]>, i64>,
+    memo: &'p mut Memo,
+    keep_last: bool,
     site_blobs: HashMap<i64, Vec<u8>>,
     merge_equal: bool,
     applied: usize,
@@ -239,6 +264,8 @@ impl<'c, 'p> Merger<'c, 'p> {
         shared: &'p Shared,
         plan: &'p Plan,
         changes: &'p [Change],
+        memo: &'p mut Memo,
+        keep_last: bool,
     ) -> Self {
         Merger {
             conn,
@@ -247,7 +274,8 @@ impl<'c, 'p> Merger<'c, 'p> {
             changes,
             stmts: HashMap::new(),
             db_version: None,
-            sites: HashMap::new(),
+            memo,
+            keep_last,
             site_blobs: HashMap::new(),
             merge_equal: shared.merge_equal_values(),
             applied: 0,
@@ -255,78 +283,29 @@ impl<'c, 'p> Merger<'c, 'p> {
         }
     }
 
-    fn sql(&self, t: usize, kind: &Kind) -> String {
-        let info = &self.plan.tables[t];
-        let tbl = quote_ident(&info.name);
-        let clock = clock_ident(&info.name);
-        let pk_cols: Vec<String> = info.pks.iter().map(|c| quote_ident(c)).collect();
-        let binds = |n: usize, from: usize| {
-            (from..from + n)
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match kind {
-            Kind::ClockRead => {
-                format!("SELECT col_name, col_version, site_id FROM {clock} WHERE key = ?1")
-            }
-            Kind::ClockWrite(n) => {
-                let rows: Vec<String> = (0..*n)
-                    .map(|r| format!("({})", binds(6, 1 + 6 * r)))
-                    .collect();
-                format!(
-                    "INSERT OR REPLACE INTO {clock} (key, col_name, col_version, db_version, seq, site_id) \
-                     VALUES {}",
-                    rows.join(", ")
-                )
-            }
-            Kind::ClockDrop => format!("DELETE FROM {clock} WHERE key = ?1 AND col_name != '-1'"),
-            Kind::RowRead => {
-                let cols: Vec<String> = info.cols.iter().map(|c| quote_ident(c)).collect();
-                format!(
-                    "SELECT {} FROM {tbl} WHERE {}",
-                    cols.join(", "),
-                    info.pk_where(1)
-                )
-            }
-            Kind::RowDelete => format!("DELETE FROM {tbl} WHERE {}", info.pk_where(1)),
-            Kind::RowEnsure => format!(
-                "INSERT OR IGNORE INTO {tbl} ({}) VALUES ({})",
-                pk_cols.join(", "),
-                binds(pk_cols.len(), 1)
-            ),
-            Kind::RowUpsert(cols) => {
-                let names: Vec<String> = cols.iter().map(|&c| quote_ident(&info.cols[c])).collect();
-                let set: Vec<String> = names
-                    .iter()
-                    .map(|n| format!("{n} = excluded.{n}"))
-                    .collect();
-                format!(
-                    "INSERT INTO {tbl} ({}, {}) VALUES ({}) ON CONFLICT DO UPDATE SET {}",
-                    pk_cols.join(", "),
-                    names.join(", "),
-                    binds(pk_cols.len() + names.len(), 1),
-                    set.join(", ")
-                )
-            }
-            Kind::SiteSelect => "SELECT ordinal FROM crsql_site_id WHERE site_id = ?1".into(),
-            Kind::SiteInsert => {
-                "INSERT INTO crsql_site_id (site_id) VALUES (?1) RETURNING ordinal".into()
-            }
-            Kind::SiteBlob => "SELECT site_id FROM crsql_site_id WHERE ordinal = ?1".into(),
-        }
+    fn stmt(&mut self, t: usize, kind: Kind) -> Result<&mut CachedStatement<'c>> {
+        self.prepared(Stmt::Table(t, kind))
     }
 
-    fn stmt(&mut self, t: usize, kind: Kind) -> Result<&mut CachedStatement<'c>> {
-        let key = (t, kind);
-        if !self.stmts.contains_key(&key) {
-            let sql = self.sql(t, &key.1);
-            let stmt = self.conn.prepare_cached(&sql)?;
-            self.stmts.insert(key.clone(), stmt);
-        }
-        self.stmts
-            .get_mut(&key)
-            .ok_or_else(|| Error::Internal("statement cache".into()))
+    fn prepared(&mut self, key: Stmt) -> Result<&mut CachedStatement<'c>> {
+        let (conn, plan) = (self.conn, self.plan);
+        Ok(match self.stmts.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let stmt =
+                    match e.key() {
+                        Stmt::Table(t, kind) => conn.prepare_cached(&plan.tables[*t].sql(kind)),
+                        Stmt::SiteSelect => conn
+                            .prepare_cached("SELECT ordinal FROM crsql_site_id WHERE site_id = ?1"),
+                        Stmt::SiteInsert => conn.prepare_cached(
+                            "INSERT INTO crsql_site_id (site_id) VALUES (?1) RETURNING ordinal",
+                        ),
+                        Stmt::SiteBlob => conn
+                            .prepare_cached("SELECT site_id FROM crsql_site_id WHERE ordinal = ?1"),
+                    }?;
+                e.insert(stmt)
+            }
+        })
     }
 
     /// The site ordinal of change `i`'s site id (0 for this database or an empty id).
@@ -336,20 +315,20 @@ impl<'c, 'p> Merger<'c, 'p> {
         if site.is_empty() || site[..] == self.shared.site_id {
             return Ok(0);
         }
-        if let Some(o) = self.sites.get(&site[..]) {
+        if let Some(o) = self.memo.sites.get(&site[..]) {
             return Ok(*o);
         }
         let found: Option<i64> = self
-            .stmt(0, Kind::SiteSelect)?
+            .prepared(Stmt::SiteSelect)?
             .query_row([&site[..]], |r| r.get(0))
             .optional()?;
         let ordinal = match found {
             Some(o) => o,
             None => self
-                .stmt(0, Kind::SiteInsert)?
+                .prepared(Stmt::SiteInsert)?
                 .query_row([&site[..]], |r| r.get(0))?,
         };
-        self.sites.insert(site.clone(), ordinal);
+        self.memo.sites.insert(site.clone(), ordinal);
         Ok(ordinal)
     }
 
@@ -371,7 +350,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             return Ok(b.clone());
         }
         let blob: Option<Vec<u8>> = self
-            .stmt(0, Kind::SiteBlob)?
+            .prepared(Stmt::SiteBlob)?
             .query_row([c.site], |r| r.get(0))
             .optional()?;
         let blob = blob.unwrap_or_default();
@@ -381,8 +360,8 @@ impl<'c, 'p> Merger<'c, 'p> {
 
     fn merge_group(&mut self, g: &Group) -> Result<()> {
         let plan = self.plan;
-        let info = &plan.tables[g.table];
-        let ncols = info.cols.len();
+        let table = &plan.tables[g.table];
+        let ncols = table.info.cols.len();
         let mut row = RowState {
             sentinel: None,
             cols: vec![None; ncols],
@@ -394,25 +373,13 @@ impl<'c, 'p> Merger<'c, 'p> {
             current: None,
             changed: false,
         };
-        {
-            let stmt = self.stmt(g.table, Kind::ClockRead)?;
-            let mut rows = stmt.query([&g.key])?;
-            while let Some(r) = rows.next()? {
-                let name = r.get_ref(0)?.as_str().unwrap_or("");
-                let clock = Clock {
-                    version: r.get(1)?,
-                    site: r.get(2)?,
-                    from: None,
-                    dirty: false,
-                };
-                if name == "-1" {
-                    row.sentinel = Some(clock);
-                } else if let Some(i) = info.cols.iter().position(|c| c == name) {
-                    row.cols[i] = Some(clock);
-                } else {
-                    row.stale.push((name.to_owned(), clock));
-                }
+        match self.memo.last.take() {
+            Some(last) if Rc::ptr_eq(&last.table, table) && last.key == g.key => {
+                row.sentinel = last.sentinel;
+                row.cols = last.cols;
+                row.stale = last.stale;
             }
+            _ => self.read_clocks(g, &mut row)?,
         }
         for &i in &g.changes {
             if self.merge_one(g, &mut row, i)? {
@@ -421,6 +388,40 @@ impl<'c, 'p> Merger<'c, 'p> {
         }
         if row.changed {
             self.write_row(g, &mut row)?;
+        }
+        if self.keep_last {
+            self.memo.last = Some(LastRow {
+                table: table.clone(),
+                key: g.key.clone(),
+                sentinel: row.sentinel,
+                cols: row.cols,
+                stale: row.stale,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the stored clocks of `g`'s row into `row`.
+    fn read_clocks(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
+        let plan = self.plan;
+        let info = &plan.tables[g.table].info;
+        let stmt = self.stmt(g.table, Kind::ClockRead)?;
+        let mut rows = stmt.query([&g.key])?;
+        while let Some(r) = rows.next()? {
+            let name = r.get_ref(0)?.as_str().unwrap_or("");
+            let clock = Clock {
+                version: r.get(1)?,
+                site: r.get(2)?,
+                from: None,
+                dirty: false,
+            };
+            if name == "-1" {
+                row.sentinel = Some(clock);
+            } else if let Some(i) = info.cols.iter().position(|c| c == name) {
+                row.cols[i] = Some(clock);
+            } else {
+                row.stale.push((name.to_owned(), clock));
+            }
         }
         Ok(())
     }
@@ -546,7 +547,7 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     fn read_row(&mut self, g: &Group) -> Result<Option<Vec<Value>>> {
-        let n = self.plan.tables[g.table].cols.len();
+        let n = self.plan.tables[g.table].info.cols.len();
         let stmt = self.stmt(g.table, Kind::RowRead)?;
         for (i, v) in g.pk.iter().enumerate() {
             stmt.raw_bind_parameter(i + 1, v)?;
@@ -623,25 +624,27 @@ impl<'c, 'p> Merger<'c, 'p> {
         self.write_values(g, row)?;
         let dbv = self.db_version()?;
         let plan = self.plan;
-        let info = &plan.tables[t];
-        let clocks = std::iter::once(("-1", row.sentinel))
+        let info = &plan.tables[t].info;
+        // The dirty clocks, their sites resolved; they are then what is stored.
+        let mut writes: Vec<(&str, i64, i64)> = Vec::new();
+        let clocks = std::iter::once(("-1", &mut row.sentinel))
             .chain(
                 info.cols
                     .iter()
                     .map(String::as_str)
-                    .zip(row.cols.iter().copied()),
+                    .zip(row.cols.iter_mut()),
             )
-            .chain(row.stale.iter().map(|(n, c)| (n.as_str(), Some(*c))));
-        let mut writes: Vec<(&str, i64, i64)> = Vec::new();
-        for (name, clock) in clocks {
-            let Some(c) = clock.filter(|c| c.dirty) else {
+            .filter_map(|(name, c)| Some((name, c.as_mut()?)))
+            .chain(row.stale.iter_mut().map(|(n, c)| (n.as_str(), c)));
+        for (name, c) in clocks {
+            if !c.dirty {
                 continue;
-            };
-            let site = match c.from {
-                Some(i) => self.site_ordinal(i)?,
-                None => c.site,
-            };
-            writes.push((name, c.version, site));
+            }
+            if let Some(i) = c.from.take() {
+                c.site = self.site_ordinal(i)?;
+            }
+            c.dirty = false;
+            writes.push((name, c.version, c.site));
         }
         // At most 8 clocks per statement: few distinct statements, few steps.
         for chunk in writes.chunks(8) {

@@ -12,14 +12,20 @@
 //! (table, primary key), keeping input order within a group; keys are re-packed so that
 //! differently encoded copies of one key fall in the same group and the clock table only ever
 //! sees canonical keys.
+//!
+//! A [`MergeTable`] is a replicated table as the merge writes it: its columns and the SQL of
+//! its merge statements, generated once and kept with it (`INSERT INTO crsql_changes` keeps
+//! them between rows and statements while the schema stays the same).
 
 use super::pack::{pack, unpack};
-use super::tables::{crr_tables, TableInfo};
+use super::tables::{clock_ident, crr_tables, quote_ident, TableInfo};
 use super::{Change, MAX_ACCEPTED_VERSION};
 use crate::error::{Error, Result};
 use rusqlite::types::Value;
 use rusqlite::Connection;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Changes of one row, in input order.
 pub(crate) struct Group {
@@ -40,9 +46,107 @@ pub(crate) enum Target {
     Unknown,
 }
 
+/// A statement of the merge of one table's rows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    ClockRead,
+    /// Writes this many clocks in one statement.
+    ClockWrite(usize),
+    ClockDrop,
+    RowRead,
+    RowDelete,
+    RowEnsure,
+    /// Sets these columns (indexes into [`TableInfo::cols`]).
+    RowUpsert(Vec<usize>),
+}
+
+/// A replicated table as the merge writes it: its columns and the SQL of its statements,
+/// generated on first use and kept.
+#[derive(Debug)]
+pub(crate) struct MergeTable {
+    pub(crate) info: TableInfo,
+    sql: RefCell<HashMap<Kind, Rc<str>>>,
+}
+
+impl MergeTable {
+    pub(crate) fn new(info: TableInfo) -> MergeTable {
+        MergeTable {
+            info,
+            sql: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The SQL of statement `kind` on this table.
+    pub(crate) fn sql(&self, kind: &Kind) -> Rc<str> {
+        if let Some(s) = self.sql.borrow().get(kind) {
+            return s.clone();
+        }
+        let sql: Rc<str> = self.generate(kind).into();
+        self.sql.borrow_mut().insert(kind.clone(), sql.clone());
+        sql
+    }
+
+    fn generate(&self, kind: &Kind) -> String {
+        let info = &self.info;
+        let tbl = quote_ident(&info.name);
+        let clock = clock_ident(&info.name);
+        let pk_cols: Vec<String> = info.pks.iter().map(|c| quote_ident(c)).collect();
+        let binds = |n: usize, from: usize| {
+            (from..from + n)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match kind {
+            Kind::ClockRead => {
+                format!("SELECT col_name, col_version, site_id FROM {clock} WHERE key = ?1")
+            }
+            Kind::ClockWrite(n) => {
+                let rows: Vec<String> = (0..*n)
+                    .map(|r| format!("({})", binds(6, 1 + 6 * r)))
+                    .collect();
+                format!(
+                    "INSERT OR REPLACE INTO {clock} (key, col_name, col_version, db_version, seq, site_id) \
+                     VALUES {}",
+                    rows.join(", ")
+                )
+            }
+            Kind::ClockDrop => format!("DELETE FROM {clock} WHERE key = ?1 AND col_name != '-1'"),
+            Kind::RowRead => {
+                let cols: Vec<String> = info.cols.iter().map(|c| quote_ident(c)).collect();
+                format!(
+                    "SELECT {} FROM {tbl} WHERE {}",
+                    cols.join(", "),
+                    info.pk_where(1)
+                )
+            }
+            Kind::RowDelete => format!("DELETE FROM {tbl} WHERE {}", info.pk_where(1)),
+            Kind::RowEnsure => format!(
+                "INSERT OR IGNORE INTO {tbl} ({}) VALUES ({})",
+                pk_cols.join(", "),
+                binds(pk_cols.len(), 1)
+            ),
+            Kind::RowUpsert(cols) => {
+                let names: Vec<String> = cols.iter().map(|&c| quote_ident(&info.cols[c])).collect();
+                let set: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("{n} = excluded.{n}"))
+                    .collect();
+                format!(
+                    "INSERT INTO {tbl} ({}, {}) VALUES ({}) ON CONFLICT DO UPDATE SET {}",
+                    pk_cols.join(", "),
+                    names.join(", "),
+                    binds(pk_cols.len() + names.len(), 1),
+                    set.join(", ")
+                )
+            }
+        }
+    }
+}
+
 /// Validated, grouped input.
 pub(crate) struct Plan {
-    pub(crate) tables: Vec<TableInfo>,
+    pub(crate) tables: Vec<Rc<MergeTable>>,
     /// Per change: what its `cid` names.
     pub(crate) targets: Vec<Target>,
     pub(crate) groups: Vec<Group>,
@@ -51,14 +155,9 @@ pub(crate) struct Plan {
 
 impl Plan {
     pub(crate) fn build(conn: &Connection, changes: &[Change]) -> Result<Plan> {
-        Plan::build_with(changes, &crr_tables(conn)?)
-    }
-
-    /// [`Plan::build`] against `crrs`, the replicated tables as `crr_tables` lists them (for a
-    /// caller that keeps them between calls: `INSERT INTO crsql_changes` merges row by row).
-    pub(crate) fn build_with(changes: &[Change], crrs: &[TableInfo]) -> Result<Plan> {
-        let mut tables: Vec<TableInfo> = Vec::new();
+        let crrs = crr_tables(conn)?;
         let mut table_ix: HashMap<&str, usize> = HashMap::new();
+        let mut tables: Vec<Rc<MergeTable>> = Vec::new();
         let mut raw_ix: HashMap<(usize, &[u8]), usize> = HashMap::new();
         let mut key_ix: HashMap<(usize, Vec<u8>), usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
@@ -69,54 +168,22 @@ impl Plan {
             let t = match table_ix.get(&*ch.table) {
                 Some(t) => *t,
                 None => {
-                    let info = crrs.iter().find(|x| *x.name == *ch.table).ok_or_else(|| {
-                        Error::InvalidChange(format!(
-                            "change {i}: table {} is not a replicated table here; create it \
-                                 and run crsql_as_crr('{}') before applying its changes",
-                            ch.table, ch.table
-                        ))
-                    })?;
-                    tables.push(info.clone());
+                    let info = crrs
+                        .iter()
+                        .find(|x| *x.name == *ch.table)
+                        .ok_or_else(|| not_replicated(i, ch))?;
+                    tables.push(Rc::new(MergeTable::new(info.clone())));
                     table_ix.insert(&ch.table, tables.len() - 1);
                     tables.len() - 1
                 }
             };
-            let info = &tables[t];
-            targets.push(if &*ch.cid == "-1" {
-                Target::Sentinel
-            } else {
-                info.col_index(&ch.cid)
-                    .map_or(Target::Unknown, Target::Column)
-            });
-            if ch.site_id.len() > 16 {
-                return Err(Error::InvalidChange(format!(
-                    "change {i}: site_id has {} bytes, at most 16 allowed",
-                    ch.site_id.len()
-                )));
-            }
+            let info = &tables[t].info;
+            targets.push(check(i, ch, info)?);
             max_db_version = max_db_version.max(ch.db_version);
             let g = match raw_ix.get(&(t, ch.pk.as_slice())) {
                 Some(g) => *g,
                 None => {
-                    let pk = unpack(&ch.pk)
-                        .map_err(|e| Error::InvalidChange(format!("change {i}: {e}")))?;
-                    if pk.len() != info.pks.len() {
-                        return Err(Error::InvalidChange(format!(
-                            "change {i}: pk packs {} value(s) but table {} has {} primary-key column(s)",
-                            pk.len(),
-                            info.name,
-                            info.pks.len()
-                        )));
-                    }
-                    // Replicated tables have NOT NULL keys (crsql_as_crr refuses others).
-                    if pk.iter().any(|v| matches!(v, Value::Null)) {
-                        return Err(Error::InvalidChange(format!(
-                            "change {i}: its primary key holds a NULL; table {} has NOT NULL \
-                             primary-key columns",
-                            info.name
-                        )));
-                    }
-                    let key = pack(&pk)?;
+                    let (key, pk) = canonical_key(i, ch, info)?;
                     let g = match key_ix.get(&(t, key.clone())) {
                         Some(g) => *g,
                         None => {
@@ -144,10 +211,30 @@ impl Plan {
         })
     }
 
+    /// [`Plan::build`] for one change (`INSERT INTO crsql_changes` merges row by row), with
+    /// `table`, its table as the caller keeps it (`None`: not replicated here).
+    pub(crate) fn single(ch: &Change, table: Option<Rc<MergeTable>>) -> Result<Plan> {
+        check_versions(0, ch)?;
+        let table = table.ok_or_else(|| not_replicated(0, ch))?;
+        let target = check(0, ch, &table.info)?;
+        let (key, pk) = canonical_key(0, ch, &table.info)?;
+        Ok(Plan {
+            tables: vec![table],
+            targets: vec![target],
+            groups: vec![Group {
+                table: 0,
+                key,
+                pk,
+                changes: vec![0],
+            }],
+            max_db_version: ch.db_version,
+        })
+    }
+
     /// The error for change `i` of table `t`, whose `cid` names no column it can set here and
     /// that would win (cr-sqlite fails such a change too).
     pub(crate) fn unknown_column(&self, t: usize, i: usize, cid: &str) -> Error {
-        let info = &self.tables[t];
+        let info = &self.tables[t].info;
         if info.pks.iter().any(|p| p == cid) {
             return Error::InvalidChange(format!(
                 "change {i}: column {cid} of table {} is part of its primary key; a change row \
@@ -162,6 +249,52 @@ impl Plan {
             info.name
         ))
     }
+}
+
+fn not_replicated(i: usize, ch: &Change) -> Error {
+    Error::InvalidChange(format!(
+        "change {i}: table {} is not a replicated table here; create it and run \
+         crsql_as_crr('{}') before applying its changes",
+        ch.table, ch.table
+    ))
+}
+
+/// Checks change `i`'s site id and resolves its `cid` in table `info` (after
+/// [`check_versions`] and the table lookup, the order the errors come in).
+fn check(i: usize, ch: &Change, info: &TableInfo) -> Result<Target> {
+    if ch.site_id.len() > 16 {
+        return Err(Error::InvalidChange(format!(
+            "change {i}: site_id has {} bytes, at most 16 allowed",
+            ch.site_id.len()
+        )));
+    }
+    Ok(if &*ch.cid == "-1" {
+        Target::Sentinel
+    } else {
+        info.col_index(&ch.cid)
+            .map_or(Target::Unknown, Target::Column)
+    })
+}
+
+/// The canonical packed key of change `i` and its values, checked against `info`'s primary key.
+fn canonical_key(i: usize, ch: &Change, info: &TableInfo) -> Result<(Vec<u8>, Vec<Value>)> {
+    let pk = unpack(&ch.pk).map_err(|e| Error::InvalidChange(format!("change {i}: {e}")))?;
+    if pk.len() != info.pks.len() {
+        return Err(Error::InvalidChange(format!(
+            "change {i}: pk packs {} value(s) but table {} has {} primary-key column(s)",
+            pk.len(),
+            info.name,
+            info.pks.len()
+        )));
+    }
+    // Replicated tables have NOT NULL keys (crsql_as_crr refuses others).
+    if pk.iter().any(|v| matches!(v, Value::Null)) {
+        return Err(Error::InvalidChange(format!(
+            "change {i}: its primary key holds a NULL; table {} has NOT NULL primary-key columns",
+            info.name
+        )));
+    }
+    Ok((pack(&pk)?, pk))
 }
 
 /// Refuses a change whose versions lie outside `0..=MAX_ACCEPTED_VERSION`.

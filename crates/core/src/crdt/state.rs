@@ -1,4 +1,6 @@
-//! Per-connection CRDT state: site id, db_version bookkeeping, `seq`, the sync bit.
+//! Per-connection CRDT state: site id, db_version bookkeeping, `seq`, the sync bit, SQL
+//! generated from the schema; and [`SchemaWatch`], which tells such caches when the schema
+//! changed.
 //!
 //! cr-sqlite keeps this in an "ext data" struct owned by the connection; here it is a
 //! [`Shared`] held (as `Arc`) by the SQL functions and the commit/rollback hooks registered on
@@ -26,10 +28,10 @@
 use super::tables::{clock_table_names, quote_ident};
 use super::{MAX_ACCEPTED_VERSION, VERSION_HEADROOM};
 use crate::error::{Error, Result};
-use rusqlite::Connection;
+use rusqlite::{Connection, StatementStatus};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// The highest value an incoming db_version raises this database's db_version to. Versions
@@ -50,8 +52,8 @@ struct Inner {
     rows_impacted: i64,
     /// Tables between `begin_alter` and `commit_alter` (their savepoint is open).
     altering: HashSet<String>,
-    /// Generated SQL keyed by purpose, valid for one `PRAGMA schema_version`.
-    sql_cache: (i64, HashMap<String, Arc<str>>),
+    /// Generated SQL keyed by purpose, valid while the watch sees the schema unchanged.
+    sql_cache: (SchemaWatch, HashMap<String, Arc<str>>),
 }
 
 /// CRDT state of one connection.
@@ -60,6 +62,9 @@ pub(crate) struct Shared {
     /// This database's persistent site id.
     pub(crate) site_id: [u8; 16],
     sync: AtomicBool,
+    /// Counts transaction ends and the statement and savepoint rollbacks `crsql_changes` is
+    /// told about (see [`Self::tx_events`]).
+    tx_events: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -68,6 +73,7 @@ impl Shared {
         Shared {
             site_id,
             sync: AtomicBool::new(false),
+            tx_events: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 merge_equal_values,
                 ..Inner::default()
@@ -203,35 +209,52 @@ impl Shared {
         self.lock().altering.remove(table)
     }
 
-    /// Generated SQL cached for the current schema version.
+    /// Generated SQL cached for the current schema (see [`SchemaWatch`]). `conn` should be the
+    /// one `Connection` the application uses for this database (the watch's statement lives in
+    /// its statement cache; another one works but rebuilds the SQL every time it alternates).
     pub(crate) fn cached_sql(
         &self,
         conn: &Connection,
         key: &str,
         build: impl FnOnce() -> Result<String>,
     ) -> Result<Arc<str>> {
-        let sv: i64 = conn
-            .prepare_cached("PRAGMA schema_version")?
-            .query_row([], |r| r.get(0))?;
-        {
-            let mut g = self.lock();
-            if g.sql_cache.0 != sv {
-                g.sql_cache = (sv, HashMap::new());
-            }
-            if let Some(s) = g.sql_cache.1.get(key) {
+        // No SQL runs under the lock.
+        let watch = self.lock().sql_cache.0.clone();
+        let watch = if watch.unchanged(conn)? {
+            if let Some(s) = self.lock().sql_cache.1.get(key) {
                 return Ok(s.clone());
             }
-        }
+            watch
+        } else {
+            let armed = SchemaWatch::arm(conn)?;
+            self.lock().sql_cache = (armed.clone(), HashMap::new());
+            armed
+        };
         let sql: Arc<str> = build()?.into();
         let mut g = self.lock();
-        if g.sql_cache.0 == sv {
+        if g.sql_cache.0 == watch {
             g.sql_cache.1.insert(key.to_owned(), sql.clone());
         }
         Ok(sql)
     }
 
+    /// A number that changes at every commit and rollback of a transaction (the hooks) and at
+    /// every [`Self::note_tx_event`]: state kept while it stays the same cannot have been undone by a
+    /// rollback nor changed by another connection (which cannot write during this
+    /// connection's write transaction).
+    pub(crate) fn tx_events(&self) -> u64 {
+        self.tx_events.load(Ordering::Relaxed)
+    }
+
+    /// A transaction ended, or a statement or savepoint rolled back (`crsql_changes`'
+    /// `xCommit`, `xRollback`, `xRollbackTo`).
+    pub(crate) fn note_tx_event(&self) {
+        self.tx_events.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Commit hook: the pending version becomes the committed one.
     pub(crate) fn on_commit(&self) {
+        self.note_tx_event();
         let mut g = self.lock();
         if let Some(p) = g.pending.take() {
             g.committed = Some(g.committed.map_or(p, |c| c.max(p)));
@@ -242,12 +265,83 @@ impl Shared {
 
     /// Rollback hook: the pending version is dropped.
     pub(crate) fn on_rollback(&self) {
+        self.note_tx_event();
         let mut g = self.lock();
         g.pending = None;
         g.seq = 0;
         g.rows_impacted = 0;
         g.altering.clear();
     }
+}
+
+/// Tells whether the main schema changed since a point in time, for caches of what is derived
+/// from it (generated SQL, table columns), at the cost of stepping one cached statement.
+///
+/// `PRAGMA schema_version` alone cannot tell: after a `ROLLBACK` (or `ROLLBACK TO`) of DDL,
+/// other DDL brings the schema back to the same version with a different shape. SQLite itself
+/// tells its prepared statements apart by the schema cookie *and* a generation that every
+/// schema reload (such as the one after a rolled-back schema change) bumps; a statement whose
+/// schema is out of date is re-prepared on its next step, which its `SQLITE_STMTSTATUS_REPREPARE`
+/// counter records. So [`SchemaWatch::arm`] prepares and steps a statement that reads
+/// `sqlite_schema`, with SQL text used by no other watch (a process-wide counter in a comment),
+/// and [`SchemaWatch::unchanged`] steps it again: the schema is unchanged when it ran before
+/// (`SQLITE_STMTSTATUS_RUN` past 1, so it is the statement prepared when armed, not a fresh
+/// copy after the statement cache evicted it or from another `Connection`'s cache) and was not
+/// re-prepared since. Unrelated events that re-prepare statements (`VACUUM`, `ANALYZE`, a
+/// rolled-back `CREATE` elsewhere) only cost a rebuild. Each arming leaves one statement in the
+/// connection's statement cache, until the cache evicts it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SchemaWatch(Option<Arc<Armed>>);
+
+#[derive(Debug)]
+struct Armed {
+    sql: String,
+    /// The statement's re-prepare count when armed.
+    reprepared: i32,
+}
+
+impl PartialEq for SchemaWatch {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Makes every armed watch's SQL unique in the process.
+static WATCH_SERIAL: AtomicU64 = AtomicU64::new(0);
+
+impl SchemaWatch {
+    /// A watch armed at the current schema (to be armed before reading the schema).
+    pub(crate) fn arm(conn: &Connection) -> Result<SchemaWatch> {
+        let n = WATCH_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let sql =
+            format!("SELECT 1 FROM main.sqlite_schema LIMIT 0 /* synqlite schema watch {n} */");
+        let (_, reprepared) = step(conn, &sql)?;
+        Ok(SchemaWatch(Some(Arc::new(Armed { sql, reprepared }))))
+    }
+
+    /// Whether the main schema is the one [`Self::arm`] saw; `false` for a watch never armed
+    /// or when it cannot tell.
+    pub(crate) fn unchanged(&self, conn: &Connection) -> Result<bool> {
+        let Some(a) = &self.0 else {
+            return Ok(false);
+        };
+        let (run, reprepared) = step(conn, &a.sql)?;
+        Ok(run > 1 && reprepared == a.reprepared)
+    }
+}
+
+/// Steps the watch statement `sql`; returns its run and re-prepare counts.
+fn step(conn: &Connection, sql: &str) -> Result<(i32, i32)> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    stmt.raw_query().next()?;
+    Ok((
+        stmt.get_status(StatementStatus::Run),
+        stmt.get_status(StatementStatus::RePrepare),
+    ))
 }
 
 /// Reads the committed db_version from storage.

@@ -25,11 +25,19 @@
 //!   text is read as an integer. The statement leaves `last_insert_rowid()` as it was.
 //! - `UPDATE` and `DELETE` fail with cr-sqlite's message (`SQLITE_MISUSE`).
 //!
+//! Merging row by row stays cheap because the table keeps what does not change between rows:
+//! the replicated tables and each one's merge SQL while the schema stays the same
+//! ([`SchemaWatch`], one cached statement step per row), and, within a transaction, the site
+//! ordinals and the clocks of the row merged last while no clock was written and nothing rolled
+//! back since ([`Kept`]; consecutive change rows mostly belong to one row). SQLite reports
+//! rollbacks and transaction ends to the table through the version-2 module methods.
+//!
 //! Errors reach SQLite as an error code and a message naming `crsql_changes`; a
 //! `VERSION_EXHAUSTED` error keeps its message so it keeps its code.
 
-use super::merge::apply_in_statement;
-use super::state::Shared;
+use super::merge::{apply_in_statement, Memo};
+use super::plan::MergeTable;
+use super::state::{SchemaWatch, Shared};
 use super::tables::{crr_tables, TableInfo};
 use super::vtab_cursor::ChangesCursor;
 use super::vtab_plan::{
@@ -47,6 +55,7 @@ use rusqlite::vtab::{
 use rusqlite::Connection;
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::raw::c_int;
 use std::rc::Rc;
@@ -54,9 +63,66 @@ use std::sync::Arc;
 
 /// Registers `crsql_changes` on `conn`, bound to `shared`.
 pub(super) fn register(conn: &Connection, shared: &Arc<Shared>) -> Result<()> {
-    const MODULE: Module<'static, ChangesTab> = Module::update_module();
     conn.create_module(c"crsql_changes", &MODULE, Some(shared.clone()))?;
     Ok(())
+}
+
+/// rusqlite's update module plus the transaction methods, through which SQLite tells the
+/// table when what merges kept may have been undone (see [`Kept`]): `xBegin` (SQLite sends
+/// the others only to tables whose `xBegin` ran in the transaction), `xCommit`, `xRollback`,
+/// and, from `sqlite3_module` version 2, `xSavepoint`, `xRelease` and `xRollbackTo`. rusqlite
+/// builds version-1 modules, so these are set on the `sqlite3_module` its `Module` wraps.
+const MODULE: Module<'static, ChangesTab> = {
+    // SAFETY: rusqlite 0.41's `Module` is `#[repr(transparent)]` over `ffi::sqlite3_module`
+    // (and `transmute` checks the sizes); `tests::module_layout` checks the fields land where
+    // rusqlite put them.
+    let mut raw: ffi::sqlite3_module =
+        unsafe { std::mem::transmute(Module::<'static, ChangesTab>::update_module()) };
+    raw.iVersion = 2;
+    raw.xBegin = Some(begin);
+    raw.xCommit = Some(tx_end);
+    raw.xRollback = Some(tx_end);
+    raw.xSavepoint = Some(savepoint);
+    raw.xRelease = Some(savepoint);
+    raw.xRollbackTo = Some(rollback_to);
+    // SAFETY: as above.
+    unsafe { std::mem::transmute::<ffi::sqlite3_module, Module<'static, ChangesTab>>(raw) }
+};
+
+/// `xBegin`: nothing to do (merges write through the connection's own transaction).
+unsafe extern "C" fn begin(_: *mut sqlite3_vtab) -> c_int {
+    ffi::SQLITE_OK
+}
+
+/// `xSavepoint`, `xRelease`: nothing to do.
+unsafe extern "C" fn savepoint(_: *mut sqlite3_vtab, _: c_int) -> c_int {
+    ffi::SQLITE_OK
+}
+
+/// `xCommit`, `xRollback`: the transaction ended.
+unsafe extern "C" fn tx_end(vtab: *mut sqlite3_vtab) -> c_int {
+    // SAFETY: as in `rollback_to`.
+    unsafe { shared_of(vtab) }.note_tx_event();
+    ffi::SQLITE_OK
+}
+
+/// The `shared` of the table SQLite calls a method of.
+///
+/// # Safety
+/// `vtab` must be a table this module connected and not yet disconnected: a `ChangesTab`
+/// (`repr(C)`, base first). Only its `shared` field is read, which nothing writes after
+/// `connect`; these methods may run while `insert` runs (when a statement of the merge fails),
+/// so no reference to the whole table is made.
+unsafe fn shared_of<'a>(vtab: *mut sqlite3_vtab) -> &'a Shared {
+    // SAFETY: see above.
+    unsafe { &*std::ptr::addr_of!((*vtab.cast::<ChangesTab>()).shared) }
+}
+
+/// `xRollbackTo`: a statement or savepoint rolled back.
+unsafe extern "C" fn rollback_to(vtab: *mut sqlite3_vtab, _: c_int) -> c_int {
+    // SAFETY: SQLite passes a table this module connected.
+    unsafe { shared_of(vtab) }.note_tx_event();
+    ffi::SQLITE_OK
 }
 
 /// The virtual table, one per connection.
@@ -68,26 +134,104 @@ pub(super) struct ChangesTab {
     /// closes the connection). Its statement cache holds the scans' statements.
     pub(super) conn: Connection,
     pub(super) shared: Arc<Shared>,
-    /// The replicated tables for `INSERT`, and the `PRAGMA schema_version` they were read at
-    /// (reading them costs more than merging a row).
-    tables: RefCell<Option<(i64, Rc<[TableInfo]>)>>,
+    /// What the table derives from the schema (reading it costs more than merging a row).
+    derived: RefCell<Derived>,
+}
+
+/// What the virtual table derives from the schema, kept while its watch sees the schema
+/// unchanged, between rows, statements and transactions. No borrow of it is held while SQL
+/// runs.
+#[derive(Default)]
+struct Derived {
+    watch: SchemaWatch,
+    /// The replicated tables (read on first need).
+    crrs: Option<Rc<[TableInfo]>>,
+    /// The tables rows were merged into, with their merge statements' SQL.
+    merge: HashMap<String, Rc<MergeTable>>,
+    /// Scan SQL by plan and table filter (`vtab_cursor`).
+    scans: HashMap<String, Rc<str>>,
+    /// What the last merge left for the next one (see [`Kept`]).
+    memo: Option<Kept>,
+}
+
+/// A merge's [`Memo`] (site ordinals, the clocks of the row merged last), with what shows
+/// whether it still holds when the next row comes:
+/// - no clock was written since: every clock write, by local-write triggers or merges, takes
+///   a `seq` ([`Shared::seq`] counts them within a transaction);
+/// - nothing was rolled back and the transaction did not end ([`Shared::tx_events`]: SQLite
+///   reports transaction ends and statement and savepoint rollbacks to this table, whose
+///   `xBegin` ran before any merge; another connection can write only between transactions);
+/// - the schema is the same (kept in [`Derived`]).
+///
+/// Rows of `crsql_site_id` are only ever added (by merges), so an ordinal found stays right
+/// until a rollback.
+struct Kept {
+    memo: Memo,
+    tx_events: u64,
+    seq: i64,
 }
 
 impl ChangesTab {
-    /// The replicated tables, read again when the schema changed.
-    fn tables(&self) -> Result<Rc<[TableInfo]>> {
-        let version: i64 = self
-            .conn
-            .prepare_cached("PRAGMA schema_version")?
-            .query_row([], |r| r.get(0))?;
-        if let Some((v, t)) = &*self.tables.borrow() {
-            if *v == version {
-                return Ok(t.clone());
-            }
+    /// Drops what was derived from the schema if it changed.
+    fn check_schema(&self) -> Result<()> {
+        let watch = self.derived.borrow().watch.clone();
+        if !watch.unchanged(&self.conn)? {
+            let watch = SchemaWatch::arm(&self.conn)?;
+            *self.derived.borrow_mut() = Derived {
+                watch,
+                ..Derived::default()
+            };
         }
-        let tables: Rc<[TableInfo]> = crr_tables(&self.conn)?.into();
-        *self.tables.borrow_mut() = Some((version, tables.clone()));
-        Ok(tables)
+        Ok(())
+    }
+
+    /// The replicated tables, after [`Self::check_schema`].
+    fn crrs(&self) -> Result<Rc<[TableInfo]>> {
+        if let Some(c) = &self.derived.borrow().crrs {
+            return Ok(c.clone());
+        }
+        let crrs: Rc<[TableInfo]> = crr_tables(&self.conn)?.into();
+        self.derived.borrow_mut().crrs = Some(crrs.clone());
+        Ok(crrs)
+    }
+
+    /// Replicated table `name` (exact name) for a merge; `None` when there is none.
+    fn merge_table(&self, name: &str) -> Result<Option<Rc<MergeTable>>> {
+        self.check_schema()?;
+        if let Some(t) = self.derived.borrow().merge.get(name) {
+            return Ok(Some(t.clone()));
+        }
+        let crrs = self.crrs()?;
+        let Some(info) = crrs.iter().find(|t| t.name == name) else {
+            return Ok(None);
+        };
+        let table = Rc::new(MergeTable::new(info.clone()));
+        self.derived
+            .borrow_mut()
+            .merge
+            .insert(name.to_owned(), table.clone());
+        Ok(Some(table))
+    }
+
+    /// The scan SQL cached under `key`, else `build` makes it from the replicated tables (and
+    /// it is kept unless empty: a filter that names no replicated table is not remembered).
+    pub(super) fn scan_sql(
+        &self,
+        key: &str,
+        build: impl FnOnce(&[TableInfo]) -> String,
+    ) -> Result<Rc<str>> {
+        self.check_schema()?;
+        if let Some(s) = self.derived.borrow().scans.get(key) {
+            return Ok(s.clone());
+        }
+        let sql: Rc<str> = build(&self.crrs()?).into();
+        if !sql.is_empty() {
+            self.derived
+                .borrow_mut()
+                .scans
+                .insert(key.to_owned(), sql.clone());
+        }
+        Ok(sql)
     }
 }
 
@@ -118,7 +262,7 @@ unsafe impl<'vtab> VTab<'vtab> for ChangesTab {
                 base: sqlite3_vtab::default(),
                 conn,
                 shared,
-                tables: RefCell::new(None),
+                derived: RefCell::new(Derived::default()),
             },
         ))
     }
@@ -146,9 +290,21 @@ impl UpdateVTab<'_> for ChangesTab {
     fn insert(&mut self, args: &Inserts<'_>) -> rusqlite::Result<i64> {
         let before = self.conn.last_insert_rowid();
         let change = change_from_args(args).map_err(to_sqlite_error)?;
-        let tables = self.tables().map_err(to_sqlite_error)?;
-        apply_in_statement(&self.conn, std::slice::from_ref(&change), &tables)
+        let table = self.merge_table(&change.table).map_err(to_sqlite_error)?;
+        let events = self.shared.tx_events();
+        let mut memo = match self.derived.borrow_mut().memo.take() {
+            Some(k) if k.tx_events == events && k.seq == self.shared.seq() => k.memo,
+            _ => Memo::default(),
+        };
+        apply_in_statement(&self.conn, &self.shared, &change, table, &mut memo)
             .map_err(to_sqlite_error)?;
+        if self.shared.tx_events() == events {
+            self.derived.borrow_mut().memo = Some(Kept {
+                memo,
+                tx_events: events,
+                seq: self.shared.seq(),
+            });
+        }
         // SQLite makes the returned rowid the connection's last_insert_rowid(): keep it as it
         // was before the statement (the merge's own writes moved it).
         Ok(before)
@@ -256,4 +412,29 @@ fn change_from_args(args: &Values<'_>) -> Result<Change> {
         cl: int("cl", col(COL_CL)?)?,
         seq: int("seq", col(COL_SEQ)?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_layout() {
+        // The version-2 methods were added to the table rusqlite built, not elsewhere.
+        // SAFETY: as in `MODULE`.
+        let module: &'static Module<'static, ChangesTab> = &MODULE;
+        let raw: &ffi::sqlite3_module =
+            unsafe { &*std::ptr::from_ref(module).cast::<ffi::sqlite3_module>() };
+        assert_eq!(raw.iVersion, 2);
+        assert!(raw.xCreate.is_none(), "eponymous-only: no xCreate");
+        assert!(raw.xConnect.is_some() && raw.xBestIndex.is_some() && raw.xUpdate.is_some());
+        assert!(raw.xOpen.is_some() && raw.xFilter.is_some() && raw.xColumn.is_some());
+        assert!(raw.xBegin.is_some() && raw.xCommit.is_some() && raw.xRollback.is_some());
+        assert!(raw.xSavepoint.is_some() && raw.xRelease.is_some() && raw.xRollbackTo.is_some());
+        assert!(raw.xSync.is_none());
+        assert_eq!(
+            std::mem::size_of::<Module<'static, ChangesTab>>(),
+            std::mem::size_of::<ffi::sqlite3_module>()
+        );
+    }
 }

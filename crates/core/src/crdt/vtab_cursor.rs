@@ -13,7 +13,7 @@
 //! same statement gets the same number; nothing is kept for rows never asked about.
 
 use super::state::Shared;
-use super::tables::{crr_tables, TableInfo};
+use super::tables::TableInfo;
 use super::vtab::{to_sqlite_error, ChangesTab};
 use super::vtab_plan::{
     Plan, COL_CID, COL_COL_VERSION, COL_DB_VERSION, COL_PK, COL_SEQ, COL_TABLE,
@@ -121,14 +121,17 @@ impl<'vtab> ChangesCursor<'vtab> {
             }
         }
         let only = only.flatten();
-        let key = format!("vtab/{}/{}", plan.encode(), only.as_deref().unwrap_or("*"));
-        let sql = shared.cached_sql(conn, &key, || {
-            let tables = crr_tables(conn)?;
+        // The plan's encoding has no '/': a table filter cannot pass for another key.
+        let key = match &only {
+            Some(name) => format!("{}/{name}", plan.encode()),
+            None => plan.encode(),
+        };
+        let sql = self.tab.scan_sql(&key, |tables| {
             let chosen: Vec<&TableInfo> = tables
                 .iter()
                 .filter(|t| only.as_deref().is_none_or(|n| t.name == n))
                 .collect();
-            Ok(plan.sql(&chosen))
+            plan.sql(&chosen)
         })?;
         if sql.is_empty() {
             return Ok(());
