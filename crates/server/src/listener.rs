@@ -37,6 +37,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tower::ServiceExt;
 
+/// The smallest read of a connection whose byte rate is limited (unless its burst is smaller).
+const PACED_READ_BYTES: f64 = 16.0 * 1024.0;
+
 /// Bytes read from one connection, against a budget.
 #[derive(Debug)]
 pub struct Meter {
@@ -121,23 +124,26 @@ pub struct Metered {
 }
 
 impl Metered {
-    /// Bytes the rate allows now (`None`: no limit); Pending (with a timer set) when none.
+    /// Bytes the rate allows now (`None`: no limit); Pending (with a timer set) until the
+    /// bucket holds [`PACED_READ_BYTES`] (or its whole burst, if smaller): a paced connection is
+    /// read in chunks of that size rather than in as many tiny reads as the clock allows.
     fn allowance(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
         let rate = f64::from_bits(self.meter.rate.load(Ordering::Acquire));
         if rate <= 0.0 {
             return Poll::Ready(None);
         }
         let burst = f64::from_bits(self.meter.burst.load(Ordering::Acquire));
+        let need = PACED_READ_BYTES.min(burst).max(1.0);
         loop {
             let now = tokio::time::Instant::now();
             let dt = now.saturating_duration_since(self.at).as_secs_f64();
             self.tokens = (self.tokens + dt * rate).min(burst);
             self.at = now;
-            if self.tokens >= 1.0 {
+            if self.tokens >= need {
                 self.pause = None;
                 return Poll::Ready(Some(self.tokens as usize));
             }
-            let until = now + std::time::Duration::from_secs_f64((1.0 - self.tokens) / rate);
+            let until = now + std::time::Duration::from_secs_f64((need - self.tokens) / rate);
             let pause = self
                 .pause
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
