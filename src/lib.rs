@@ -10,9 +10,11 @@ mod database;
 mod errors;
 mod idb_vfs;
 mod mem;
+mod panic;
 mod storage;
 mod sync;
 mod values;
 
 pub use database::Database;
+pub use panic::last_panic;
 pub use sync::SyncSession;

@@ -16,7 +16,7 @@
  * Calls run one at a time; while a transaction is open, only calls of that transaction run.
  * On IndexedDB storage a call is answered only after its writes are durable.
  */
-import init, { Database as WasmDatabase } from '../wasm/synqlite.js';
+import init, { Database as WasmDatabase, lastPanic } from '../wasm/synqlite.js';
 import { SyncManager } from './sync-worker.js';
 import {
   type Call,
@@ -46,6 +46,8 @@ const OPEN_TIMEOUT_MS = 20_000;
 /** The wasm module's memory (for `stats`), once loaded. */
 let wasmMemory: WebAssembly.Memory | null = null;
 const workerId = crypto.randomUUID();
+/** Set when the wasm module trapped (a bug): every later call is refused with this text. */
+let trapped: string | null = null;
 
 function wireError(code: string, message: string): WireError {
   return { name: 'SynqliteError', code, message };
@@ -53,6 +55,12 @@ function wireError(code: string, message: string): WireError {
 
 /** Any thrown value as a wire error; errors from the wasm module carry `code`. */
 function toWire(e: unknown): WireError {
+  if (e instanceof WebAssembly.RuntimeError) {
+    // A Rust panic (the release build aborts) or another trap: the hook kept the panic's text.
+    // The module's state is undefined from here on: no later call may run in it.
+    trapped ??= lastPanic() ?? `wasm trapped: ${e.message}`;
+    return wireError('INTERNAL', trapped);
+  }
   if (e instanceof Error) {
     const withCode = e as Error & { code?: unknown; extendedCode?: unknown };
     const out: WireError = {
@@ -190,11 +198,14 @@ class Executor {
   private async run({ from, call, task }: Job): Promise<Reply> {
     const { id } = call;
     const db = this.db;
+    if (trapped !== null) {
+      return { id, ok: false, error: wireError('INTERNAL', `the database stopped after an internal error; reopen it (${trapped})`) };
+    }
     if (task) {
       try {
         await task(db);
       } catch (e) {
-        console.error('synqlite: sync task failed', e);
+        console.error('synqlite: sync task failed:', toWire(e).message, e);
       }
       return { id, ok: true, value: undefined };
     }
