@@ -31,7 +31,7 @@ async function initialSync({ url, room, migrations, table, chunkSize }) {
   const final = s.progress;
   await s.stop();
   const [{ n }] = await db.query(`SELECT count(*) AS n FROM ${table}`);
-  const { wasmMemoryBytes } = await db.call({ op: 'stats' });
+  const { wasmMemoryBytes, t } = await db.call({ op: 'stats' }); console.log('TIMING', ms, JSON.stringify(t));
   kept = { db, name };
   return { ms, progressEvents, rows: Number(n), changeRows: final.total, wasmMemoryBytes };
 }

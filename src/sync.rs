@@ -65,12 +65,32 @@ impl SyncSession {
     pub fn handle(&self, db: &Database, frame: &[u8]) -> JsResult<JsValue> {
         let mut s = self.inner.borrow_mut();
         let out = db.with_conn(|c| s.handle(c, frame))?;
+        Ok(self.output(&s, out))
+    }
+
+    /// Handles frames received back to back (an array of `Uint8Array`), in order: consecutive
+    /// change chunks are applied in one transaction (one durable commit). Returns what
+    /// `handle` returns, for all of them.
+    ///
+    /// ```js
+    /// const out = s.handleBatch(db, queued.splice(0, queued.length));
+    /// ```
+    #[wasm_bindgen(js_name = handleBatch)]
+    pub fn handle_batch(&self, db: &Database, frames: Vec<Uint8Array>) -> JsResult<JsValue> {
+        let bytes: Vec<Vec<u8>> = frames.iter().map(Uint8Array::to_vec).collect();
+        let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let mut s = self.inner.borrow_mut();
+        let out = db.with_conn(|c| s.handle_batch(c, &slices))?;
+        Ok(self.output(&s, out))
+    }
+
+    fn output(&self, s: &ClientSession, out: synqlite_core::sync::ClientOutput) -> JsValue {
         let obj = Object::new();
         set(&obj, "send", frames(out.send).into());
         set(&obj, "receivedRows", (out.received_rows as f64).into());
         set(&obj, "committed", out.committed.into());
-        self.state_into(&s, &obj);
-        Ok(obj.into())
+        self.state_into(s, &obj);
+        obj.into()
     }
 
     /// Frames with local changes to upload (empty before the server's Welcome or when the

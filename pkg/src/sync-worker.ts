@@ -2,10 +2,10 @@
  * The sync client, in the worker that owns the database: one WebSocket per `(url, room)`, the
  * protocol itself in wasm (`SyncSession`, from the Rust core).
  *
- * Every received frame is handled as a task of the owner's executor, so it never runs inside a
- * tab's open transaction; a `Changes` frame is applied in one transaction together with its
- * cursor, made durable (`flush`, for IndexedDB) and announced to listeners with source `'sync'`
- * before its acknowledgement is sent. Killing the worker at any instant therefore leaves a
+ * Received frames are handled by tasks of the owner's executor, so they never run inside a
+ * tab's open transaction; the `Changes` frames queued when such a task runs are applied in one
+ * transaction together with the last one's cursor, made durable (`flush`, for IndexedDB) and
+ * announced to listeners with source `'sync'` before they are acknowledged. Killing the worker at any instant therefore leaves a
  * consistent database that resumes after its last committed chunk.
  *
  * After local commits the executor calls `localCommitted`, which uploads them. A lost connection
@@ -47,6 +47,8 @@ const FATAL = new Set([
   'PROTOCOL_ERROR',
   'INVALID_ARGUMENT',
 ]);
+/** Most received frames handled by one task (the server's window keeps it to a few). */
+const MAX_BATCH_FRAMES = 16;
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 /** How long a tab's token function may take before the connect attempt counts as failed. */
@@ -221,24 +223,39 @@ class SyncConnection {
         ws.send(this.session.hello(db));
       });
     };
+    // Frames received and not handled yet. One task handles all that are queued when it runs
+    // (consecutive change chunks in one transaction), so a device slower than the network
+    // commits less often; the server's window of unacknowledged chunks bounds the batch.
+    const inbox: Uint8Array[] = [];
+    const drain = async (db: WasmDatabase): Promise<void> => {
+      const batch = inbox.splice(0, MAX_BATCH_FRAMES);
+      if (inbox.length > 0) this.schedule(drain);
+      await this.handle(db, ws, batch);
+    };
     ws.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
       if (typeof e.data === 'string') return;
-      const bytes = new Uint8Array(e.data);
-      this.schedule((db) => this.handle(db, ws, bytes));
+      inbox.push(new Uint8Array(e.data));
+      // In a task of its own, after the message events already queued (frames that arrived
+      // while the previous batch was applied) joined the inbox.
+      if (inbox.length === 1) setTimeout(() => this.schedule(drain), 0);
     };
     // Queued behind the frames received before it: an error frame is handled (and its code
     // kept) before the close it precedes.
-    ws.onclose = () => this.schedule(async () => this.lost(ws, null));
+    ws.onclose = () =>
+      this.schedule(async (db) => {
+        if (inbox.length > 0) await this.handle(db, ws, inbox.splice(0));
+        this.lost(ws, null);
+      });
     ws.onerror = () => {
       // onclose follows with the details we need.
     };
   }
 
-  private async handle(db: WasmDatabase, ws: WebSocket, bytes: Uint8Array): Promise<void> {
+  private async handle(db: WasmDatabase, ws: WebSocket, frames: Uint8Array[]): Promise<void> {
     if (this.ws !== ws || !this.session) return;
     let out: HandleResult;
     try {
-      out = this.session.handle(db, bytes) as HandleResult;
+      out = this.session.handleBatch(db, frames) as HandleResult;
       const durable = db.flush();
       if (durable) await durable;
     } catch (e) {

@@ -595,3 +595,86 @@ fn large_values_are_split_across_frames() {
     assert_eq!(rows(&room), rows(&client));
     assert!(link.client.up_to_date());
 }
+
+/// Decodes the rows of a `Changes` frame.
+fn changes_of(bytes: &[u8]) -> Changes {
+    match Frame::decode(bytes).unwrap() {
+        Frame::Changes(c) => c,
+        f => panic!("expected changes, got {f:?}"),
+    }
+}
+
+#[cfg_attr(target_family = "wasm", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_family = "wasm"), test)]
+fn a_batch_of_chunks_commits_all_or_nothing_with_the_last_cursor() {
+    let room = db();
+    insert_many(&room, "r", 250); // 500 change rows
+    let client = db();
+    let server_site = crdt::site_id(&room).unwrap();
+    let opts = ServerOptions::default(); // window 4
+    let mut link = Link::open(&client, "room", 64);
+    link.deliver_up(&room, opts);
+    // Welcome, then the window's worth of chunks.
+    let welcome = link.down.pop_front().unwrap();
+    link.up
+        .extend(link.client.handle(&client, &welcome).unwrap().send);
+    let batch: Vec<Vec<u8>> = link.down.drain(..).collect();
+    assert_eq!(batch.len(), 4);
+    let last = changes_of(&batch[3]).last;
+
+    // A batch whose third chunk is bad: nothing of the batch is kept, not even the good chunks.
+    let mut bad = changes_of(&batch[2]);
+    bad.rows[5].table = "nope".into();
+    let poisoned = [
+        batch[0].as_slice(),
+        batch[1].as_slice(),
+        &Frame::Changes(bad).encode(),
+        batch[3].as_slice(),
+    ];
+    let mut session = ClientSession::new(ClientConfig::new("room"));
+    session.hello(&client).unwrap();
+    session.handle(&client, &welcome).unwrap();
+    let err = session.handle_batch(&client, &poisoned).unwrap_err();
+    assert_eq!(err.code(), "INVALID_CHANGE");
+    assert!(rows(&client).is_empty());
+    assert_eq!(crdt::peer_cursor(&client, &server_site).unwrap(), None);
+
+    // The good batch: every chunk applied and acknowledged, the cursor at the last one.
+    let frames: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+    let out = link.client.handle_batch(&client, &frames).unwrap();
+    assert_eq!(out.received_rows, 4 * 64);
+    assert!(out.committed);
+    let acks: Vec<Cursor> = out
+        .send
+        .iter()
+        .filter_map(|f| match Frame::decode(f).unwrap() {
+            Frame::Ack(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks.len(), 4);
+    assert_eq!(acks[3], last);
+    assert_eq!(
+        crdt::peer_cursor(&client, &server_site).unwrap(),
+        Some(last)
+    );
+    assert_eq!(link.client.progress(), (4 * 64, 500));
+    link.up.extend(out.send);
+
+    // The rest arrives in batches of whatever is queued (chunks, then CaughtUp).
+    loop {
+        while !link.up.is_empty() {
+            link.deliver_up(&room, opts);
+        }
+        if link.down.is_empty() {
+            break;
+        }
+        let queued: Vec<Vec<u8>> = link.down.drain(..).collect();
+        let frames: Vec<&[u8]> = queued.iter().map(Vec::as_slice).collect();
+        link.up
+            .extend(link.client.handle_batch(&client, &frames).unwrap().send);
+    }
+    assert!(link.client.up_to_date());
+    assert_eq!(link.client.progress(), (500, 500));
+    assert_eq!(rows(&client), rows(&room));
+}

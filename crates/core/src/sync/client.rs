@@ -127,8 +127,38 @@ impl ClientSession {
     /// `Err(Error::Remote{..})` with the server's code; a frame the protocol does not allow
     /// here is a `PROTOCOL_ERROR`. After an error, drop the session and close the connection.
     pub fn handle(&mut self, conn: &Connection, bytes: &[u8]) -> Result<ClientOutput> {
-        let frame = Frame::decode(bytes)?;
+        self.handle_batch(conn, &[bytes])
+    }
+
+    /// Handles frames received back to back, in order, as [`ClientSession::handle`] would one
+    /// by one, except that each run of consecutive `Changes` frames is applied in one
+    /// transaction that stores the cursor of its last frame: one durable commit instead of one
+    /// per frame, with the same guarantee (a crash keeps all of the run and its cursor, or
+    /// none of it). Every frame is still acknowledged. The batch is bounded by what the server
+    /// may have in flight (its window of unacknowledged frames).
+    pub fn handle_batch(&mut self, conn: &Connection, frames: &[&[u8]]) -> Result<ClientOutput> {
         let mut out = ClientOutput::default();
+        let mut run: Vec<Changes> = Vec::new();
+        for bytes in frames {
+            match (self.state, Frame::decode(bytes)?) {
+                (State::Joined, Frame::Changes(c)) => run.push(c),
+                (_, frame) => {
+                    self.apply_run(conn, std::mem::take(&mut run), &mut out)?;
+                    self.handle_frame(conn, frame, &mut out)?;
+                }
+            }
+        }
+        self.apply_run(conn, run, &mut out)?;
+        Ok(out)
+    }
+
+    /// Handles a decoded frame other than a `Changes` frame of a joined session.
+    fn handle_frame(
+        &mut self,
+        conn: &Connection,
+        frame: Frame,
+        out: &mut ClientOutput,
+    ) -> Result<()> {
         match (self.state, frame) {
             (_, Frame::Error(e)) => {
                 return Err(Error::Remote {
@@ -144,20 +174,11 @@ impl ClientSession {
                 self.total = w.total;
                 self.state = State::Joined;
                 self.cfg.chunk_size = w.chunk_size.clamp(1, self.cfg.chunk_size);
-                out.send = self.pump(conn)?;
-            }
-            (State::Joined, Frame::Changes(c)) => {
-                out.received_rows = c.rows.len();
-                out.committed = self.apply(conn, &c)?;
-                if !self.caught_up {
-                    self.applied += c.rows.len() as u64;
-                    self.total = self.total.max(self.applied);
-                }
-                out.send.push(Frame::Ack(c.last).encode());
+                out.send.extend(self.pump(conn)?);
             }
             (State::Joined, Frame::Ack(_)) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
-                out.send = self.pump(conn)?;
+                out.send.extend(self.pump(conn)?);
             }
             (State::Joined, Frame::CaughtUp) => {
                 self.caught_up = true;
@@ -170,7 +191,38 @@ impl ClientSession {
                 )))
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Applies a run of `Changes` frames in one transaction with the last one's cursor, then
+    /// acknowledges each.
+    fn apply_run(
+        &mut self,
+        conn: &Connection,
+        run: Vec<Changes>,
+        out: &mut ClientOutput,
+    ) -> Result<()> {
+        let Some(last) = run.last().map(|c| c.last) else {
+            return Ok(());
+        };
+        let applied = in_transaction(conn, || {
+            let mut applied = 0;
+            for c in &run {
+                applied += crdt::apply_changes(conn, &c.rows)?.applied;
+            }
+            crdt::set_peer_cursor(conn, &self.server_site, last)?;
+            Ok(applied)
+        })?;
+        out.committed |= applied > 0;
+        for c in &run {
+            out.received_rows += c.rows.len();
+            if !self.caught_up {
+                self.applied += c.rows.len() as u64;
+                self.total = self.total.max(self.applied);
+            }
+            out.send.push(Frame::Ack(c.last).encode());
+        }
+        Ok(())
     }
 
     /// Makes the stored cursor for the room `site` the one the server streams from (`start`,
@@ -198,14 +250,6 @@ impl ClientSession {
             )?
             .execute(rusqlite::params![incarnation_key(site), &incarnation[..]])?;
             Ok(())
-        })
-    }
-
-    fn apply(&self, conn: &Connection, c: &Changes) -> Result<bool> {
-        in_transaction(conn, || {
-            let stats = crdt::apply_changes(conn, &c.rows)?;
-            crdt::set_peer_cursor(conn, &self.server_site, c.last)?;
-            Ok(stats.applied > 0)
         })
     }
 
