@@ -246,7 +246,7 @@ async function main() {
 
   // Table.
   const fmt = (v, unit) => (v == null ? '-' : unit === 'bytes' ? `${(v / 1024).toFixed(1)} KiB`
-    : unit === 'x' ? `${v.toFixed(2)}x` : `${v.toFixed(2)} ms`);
+    : unit === 'x' ? `${v.toFixed(2)}x` : unit === 'ms' ? `${v.toFixed(2)} ms` : `${v.toFixed(2)} ${unit}`);
   const rows = all.map((e) => {
     let target = '';
     let ok = '';
@@ -350,6 +350,18 @@ async function main() {
   // The server load rows come from bench/server.mjs (`npm run bench:server`): kept as they are.
   const previous = async (f) => JSON.parse(await readFile(join(RESULTS, f), 'utf8').catch(() => 'null'));
   const serverRows = ((await previous(`${stem}.json`)) ?? []).filter((r) => r.workload?.startsWith('server: '));
+  // The scale rows come from `BENCH_ONLY=scale` runs: a run without them keeps the previous ones,
+  // and a scale run also puts its rows into latest.json (they are never part of a plain run).
+  const isScale = (r) => r.workload?.startsWith('scale: ');
+  const scaleRows = flat.filter(isScale);
+  if (scaleRows.length === 0) flat.push(...((await previous(`${stem}.json`)) ?? []).filter(isScale));
+  else if (stem === 'partial') {
+    const latest = (await previous('latest.json')) ?? [];
+    const server = latest.filter((r) => r.workload?.startsWith('server: '));
+    const rest = latest.filter((r) => !isScale(r) && !r.workload?.startsWith('server: '));
+    await writeFile(join(RESULTS, 'latest.json'), JSON.stringify([...rest, ...scaleRows, ...server], null, 2) + '\n');
+    console.log('bench: the scale rows also went into bench/results/latest.json');
+  }
   const serverEnv = (await previous(`${stem}-detail.json`))?.env?.server;
   await writeFile(join(RESULTS, `${stem}.json`), JSON.stringify([...flat, ...serverRows], null, 2) + '\n');
   await writeFile(join(RESULTS, `${stem}-detail.json`), JSON.stringify({

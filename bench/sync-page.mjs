@@ -36,6 +36,91 @@ async function initialSync({ url, room, migrations, table, chunkSize }) {
   return { ms, progressEvents, rows: Number(n), changeRows: final.total, wasmMemoryBytes };
 }
 
+/** The main thread's JS heap (Chromium's performance.memory), sampled every 50 ms until stopped. */
+function heapSampler() {
+  const read = () => performance.memory?.usedJSHeapSize ?? null;
+  let peak = read();
+  const timer = setInterval(() => {
+    const v = read();
+    if (v !== null && (peak === null || v > peak)) peak = v;
+  }, 50);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
+/**
+ * The scale workload: a fresh OPFS database syncs a large room; when it has applied `secondAt`
+ * of the rows, a second fresh database starts syncing the same room. Both are timed to
+ * 'up-to-date'; the second's first progress event shows whether the server served it while the
+ * first was still syncing.
+ */
+async function scaleSync({ url, room, migrations, table, secondAt }) {
+  const opened = [];
+  const open = async (tag) => {
+    const name = uniqueName(tag);
+    const db = await openDatabase({ name, migrations, storage: 'opfs' });
+    opened.push({ db, name });
+    return db;
+  };
+  const a = await open('scale-a');
+  const b = await open('scale-b');
+  const stopHeap = heapSampler();
+  let events = 0;
+  let second = null;
+  const t0 = performance.now();
+  const sa = a.sync({ url, room });
+  const startSecond = () => {
+    const s = { t0: performance.now(), firstProgress: null, done: null };
+    second = s;
+    const sb = b.sync({ url, room });
+    sb.onProgress((p) => {
+      if (s.firstProgress === null && p.applied > 0) s.firstProgress = performance.now();
+    });
+    s.wait = waitStatus(sb, 'up-to-date').then(() => {
+      s.done = performance.now();
+      s.progress = sb.progress;
+      return sb.stop();
+    });
+  };
+  sa.onProgress((p) => {
+    events++;
+    if (!second && p.total > 0 && p.applied >= p.total * secondAt) startSecond();
+  });
+  await waitStatus(sa, 'up-to-date');
+  const aDone = performance.now();
+  const final = sa.progress;
+  await sa.stop();
+  if (!second) startSecond();
+  await second.wait;
+  const heapPeak = stopHeap();
+  const count = async (db) => Number((await db.query(`SELECT count(*) AS n FROM ${table}`))[0].n);
+  const wasm = async (db) => (await db.call({ op: 'stats' })).wasmMemoryBytes;
+  const out = {
+    ms: aDone - t0,
+    rows: await count(a),
+    changeRows: final.total,
+    progressEvents: events,
+    wasmMemoryBytes: await wasm(a),
+    heapPeakBytes: heapPeak,
+    second: {
+      startedAtMs: second.t0 - t0,
+      firstProgressAtMs: second.firstProgress === null ? null : second.firstProgress - t0,
+      doneAtMs: second.done - t0,
+      ms: second.done - second.t0,
+      rows: await count(b),
+      changeRows: second.progress.total,
+      wasmMemoryBytes: await wasm(b),
+    },
+  };
+  for (const { db, name } of opened) {
+    await db.close();
+    await removeOpfs(['.synqlite', name]);
+  }
+  return out;
+}
+
 let anchor = null;
 
 /** Hands the kept database's change rows to crsqlite-wasm's worker. */
@@ -88,5 +173,5 @@ async function stop() {
   for (const d of [pair?.a, pair?.b, kept?.db]) await d?.close();
 }
 
-window.syncBench = { initialSync, prepareAnchor, anchorMerge, latencySetup, latency, stop };
+window.syncBench = { initialSync, scaleSync, prepareAnchor, anchorMerge, latencySetup, latency, stop };
 window.syncReady = true;

@@ -7,7 +7,7 @@
 //   latency: two databases in sync with one room: exec() in A -> change listener in B, median.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:net';
@@ -26,7 +26,34 @@ const W = {
   initial: 'sync: initial sync of 50k rows x 5 cols (250k change rows) from the server into a fresh OPFS db, db.sync() to up-to-date',
   latency: 'sync: exec() in client A -> change listener in client B through the server (median of 50)',
 };
-export const SYNC_WORKLOADS = Object.values(W);
+// The scale workload (only with BENCH_ONLY matching "scale": about a minute of syncing).
+const SCALE_ROWS = 1_000_000;
+const SCALE = 'scale: initial sync of 1M rows x 5 cols (5M change rows) into a fresh OPFS db, a second client joining halfway';
+const S = {
+  ms: `${SCALE}: first client, db.sync() to up-to-date`,
+  rate: `${SCALE}: first client, rows/s`,
+  wasm: `${SCALE}: first client, peak worker wasm memory`,
+  heap: `${SCALE}: peak main-thread JS heap (both clients' tab)`,
+  events: `${SCALE}: first client, progress events`,
+  second: `${SCALE}: second client, join to up-to-date`,
+  secondFirst: `${SCALE}: second client, join to its first applied chunk`,
+  rss: `${SCALE}: server RSS peak while serving`,
+  cpu: `${SCALE}: server CPU while serving`,
+};
+export const SYNC_WORKLOADS = [...Object.values(W), ...Object.values(S)];
+/** Whether the scale workload was asked for by name (a plain `npm run bench` skips it). */
+const scaleAsked = () => Boolean(process.env.BENCH_ONLY) && new RegExp(process.env.BENCH_ONLY, 'i').test(SCALE);
+
+/** `/proc` figures of a process: CPU seconds so far (user + system) and peak RSS in bytes. */
+async function procStats(pid) {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(f[11]) + Number(f[12]);
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
+  return { cpuSeconds: ticks / 100, peakRssBytes: hwm };
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,6 +97,7 @@ async function startServer(log) {
     url: `ws://127.0.0.1:${port}/sync`,
     http,
     migrations: [{ name: '1700000000_m.sql', sql: SCHEMA }],
+    pid: child.pid,
     async close() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
@@ -140,6 +168,41 @@ export async function runSync({ context, url, log, selected, reps: repsOverride 
       log(`${W.initial}: synqlite ${e.synqlite} ms, anchor ${e.anchor_value} ms, ratio ${e.ratio}; ` +
         `${detail.initial.rowsPerSecond} rows/s, progress events ${detail.initial.progressEvents.join('/')}, ` +
         `peak wasm memory ${(detail.initial.peakWasmMemoryBytes / 2 ** 20).toFixed(1)} MiB`);
+    }
+
+    if (scaleAsked()) {
+      const t = Date.now();
+      const seeded = await (await fetch(`${server.http}/rooms/scale/seed?rows=${SCALE_ROWS}&table=m`, { method: 'POST' })).json();
+      log(`${SCALE}: seeded ${seeded.rows} rows (${seeded.changes} change rows) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      // Serving only: forget the seeding's peak RSS (Linux: 5 > clear_refs resets VmHWM).
+      await writeFile(`/proc/${server.pid}/clear_refs`, '5');
+      const before = await procStats(server.pid);
+      const r = await call('scaleSync', { url: server.url, room: 'scale', migrations: server.migrations, table: 'm', secondAt: 0.5 });
+      const after = await procStats(server.pid);
+      const servingSeconds = Math.max(r.ms, r.second.doneAtMs) / 1000;
+      for (const [who, got] of [['first', r], ['second', r.second]]) {
+        if (got.rows !== SCALE_ROWS || got.changeRows !== seeded.changes) {
+          failures.push(`${SCALE}: the ${who} client synced ${got.rows} rows / ${got.changeRows} change rows, expected ${SCALE_ROWS} / ${seeded.changes}`);
+        }
+      }
+      const row = (workload, unit, value, extra = {}) =>
+        entries.push({ workload, unit, synqlite: round(value), anchor: null, anchor_value: null, ratio: null, _reps: 1, ...extra });
+      const MiB = 2 ** 20;
+      row(S.ms, 'ms', r.ms);
+      row(S.rate, 'rows/s', SCALE_ROWS / (r.ms / 1000));
+      row(S.wasm, 'MiB', r.wasmMemoryBytes / MiB, { _targetText: '< 64 MiB', _ok: r.wasmMemoryBytes < 64 * MiB });
+      if (r.heapPeakBytes !== null) row(S.heap, 'MiB', r.heapPeakBytes / MiB);
+      row(S.events, 'events', r.progressEvents);
+      row(S.second, 'ms', r.second.ms);
+      if (r.second.firstProgressAtMs !== null) row(S.secondFirst, 'ms', r.second.firstProgressAtMs - r.second.startedAtMs);
+      row(S.rss, 'MiB', after.peakRssBytes / MiB);
+      row(S.cpu, 'cores', (after.cpuSeconds - before.cpuSeconds) / servingSeconds);
+      detail.scale = { seeded, ...r, server: { before, after, servingSeconds } };
+      log(`${SCALE}: first ${round(r.ms / 1000, 1)} s (${Math.round(SCALE_ROWS / (r.ms / 1000))} rows/s, ${r.progressEvents} progress events, ` +
+        `wasm ${(r.wasmMemoryBytes / MiB).toFixed(1)} MiB, tab heap ${r.heapPeakBytes === null ? '?' : (r.heapPeakBytes / MiB).toFixed(1)} MiB); ` +
+        `second joined at ${round(r.second.startedAtMs / 1000, 1)} s, first chunk after ${round((r.second.firstProgressAtMs - r.second.startedAtMs) / 1000, 2)} s, ` +
+        `up to date after ${round(r.second.ms / 1000, 1)} s; server ${(after.peakRssBytes / MiB).toFixed(0)} MiB peak RSS, ` +
+        `${((after.cpuSeconds - before.cpuSeconds) / servingSeconds).toFixed(2)} cores`);
     }
 
     if (selected(W.latency)) {
