@@ -21,6 +21,7 @@ import type {
   ClientMessage,
   ExecResult,
   Op,
+  QueryOutcome,
   RawRows,
   Reply,
   SqlParams,
@@ -98,6 +99,13 @@ function report(e: unknown): void {
   else console.error(e);
 }
 
+interface LiveRead {
+  sql: string;
+  params: SqlParams | undefined;
+  resolve: (raw: RawRows) => void;
+  reject: (e: unknown) => void;
+}
+
 function rowsFromRaw<T>(raw: RawRows): T[] {
   const { columns, values } = raw;
   const n = columns.length;
@@ -128,6 +136,8 @@ export class Database implements Queryable {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private nextTx = 1;
+  /** Live-query reads waiting for the end of this turn (see `liveRead`). */
+  private reads: LiveRead[] = [];
   private closedError: SynqliteError | null = null;
   private closing: Promise<void> | null = null;
   private readonly syncs = new Map<string, Sync>();
@@ -381,7 +391,7 @@ export class Database implements Queryable {
     const run = coalesced(
       async () => {
         try {
-          const rows = await this.query<T>(sql, params);
+          const rows = rowsFromRaw<T>(await this.liveRead(sql, params));
           if (!stopped) onRows(rows);
         } catch (e) {
           if (!stopped) onError(e instanceof SynqliteError ? e : new SynqliteError('INTERNAL', String(e)));
@@ -406,6 +416,42 @@ export class Database implements Queryable {
       stopped = true;
       off();
     };
+  }
+
+  /**
+   * A live query's read. The reads asked for in one turn of the event loop (the live queries one
+   * change message re-runs) reach the worker as one `queries` call, each with its own outcome.
+   */
+  private liveRead(sql: string, params: SqlParams | undefined): Promise<RawRows> {
+    return new Promise((resolve, reject) => {
+      this.reads.push({ sql, params, resolve, reject });
+      if (this.reads.length === 1) queueMicrotask(() => this.flushReads());
+    });
+  }
+
+  private flushReads(): void {
+    const reads = this.reads;
+    this.reads = [];
+    const one = (r: LiveRead) =>
+      (this.call(r.params === undefined ? { op: 'query', sql: r.sql } : { op: 'query', sql: r.sql, params: r.params }) as Promise<RawRows>).then(
+        r.resolve,
+        r.reject,
+      );
+    if (reads.length === 1) return void one(reads[0]!);
+    const items = reads.map((r) => (r.params === undefined ? ([r.sql] as const) : ([r.sql, r.params] as const)));
+    (this.call({ op: 'queries', items }) as Promise<QueryOutcome[]>).then(
+      (outcomes) =>
+        outcomes.forEach((o, i) => {
+          const r = reads[i]!;
+          if (o.ok) r.resolve(o.value);
+          else r.reject(SynqliteError.fromWire(o.error));
+        }),
+      (e: unknown) => {
+        // Parameters that cannot be posted fail the whole call: only their own read may fail.
+        if (e instanceof SynqliteError && e.code === 'BAD_PARAMS') for (const r of reads) void one(r);
+        else for (const r of reads) r.reject(e);
+      },
+    );
   }
 
   /**

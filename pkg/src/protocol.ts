@@ -68,10 +68,15 @@ export interface RawRows extends ExecResult {
   values: SqlValue[];
 }
 
+/** One read of a `queries` call: its rows, or its own error (the others are unaffected). */
+export type QueryOutcome = { ok: true; value: RawRows } | { ok: false; error: WireError };
+
 export type Op =
   | { op: 'exec'; sql: string; params?: SqlParams }
   | { op: 'query'; sql: string; params?: SqlParams }
   | { op: 'batch'; items: ReadonlyArray<readonly [string, SqlParams?]> }
+  /** Independent reads in one round trip (live queries re-run by one change): one outcome each. */
+  | { op: 'queries'; items: ReadonlyArray<readonly [string, SqlParams?]> }
   | { op: 'tables'; sql: string }
   | { op: 'asCrr'; table: string }
   | { op: 'applySchema'; name: string; sql: string; mode: 'strict' | 'auto' | 'reset' }

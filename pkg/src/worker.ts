@@ -24,6 +24,8 @@ import {
   type ClientMessage,
   type DirectMessage,
   type OpenOptionsWire,
+  type QueryOutcome,
+  type RawRows,
   type Reply,
   type SharedMessage,
   type StorageKind,
@@ -239,6 +241,15 @@ class Executor {
           break;
         case 'batch':
           value = db.batch(call.items);
+          break;
+        case 'queries':
+          value = call.items.map(([sql, params]): QueryOutcome => {
+            try {
+              return { ok: true, value: db.query(sql, params) as RawRows };
+            } catch (e) {
+              return { ok: false, error: toWire(e) };
+            }
+          });
           break;
         case 'tables':
           value = db.tablesRead(call.sql);

@@ -128,6 +128,32 @@ test('a live query in one tab follows writes from another and coalesces bursts',
   record('reactivity', 'yes');
 });
 
+test('live queries re-run by one change are read together, each with its own outcome', async () => {
+  await b.evaluate(() => {
+    window.outs = { count: [], max: [], bad: [], badErrors: [] };
+    window.stops = [
+      db.liveQuery('SELECT count(*) AS n FROM songs', [], (rows) => outs.count.push(rows[0].n)),
+      db.liveQuery('SELECT max(id) AS m FROM songs', undefined, (rows) => outs.max.push(rows[0].m)),
+      // Fails once the table holds a row titled 'poison' (json() of malformed text).
+      db.liveQuery("SELECT count(*) AS n, max(CASE WHEN title = ? THEN json('{') END) AS j FROM songs", ['poison'],
+        (rows) => outs.bad.push(rows[0].n), (e) => outs.badErrors.push(e.code)),
+    ];
+  });
+  await b.waitForFunction(() => outs.count.length === 1 && outs.max.length === 1 && outs.bad.length === 1);
+  const n0 = await b.evaluate(() => outs.count[0]);
+  await a.evaluate(() => db.exec("INSERT INTO songs (title) VALUES ('poison')"));
+  await b.waitForFunction((n) => outs.count.at(-1) === n + 1 && outs.badErrors.length === 1, n0);
+  const got = await b.evaluate(() => outs);
+  assert.deepEqual(got.badErrors, ['SQLITE_ERROR']);
+  assert.equal(got.bad.length, 1, 'the failing query delivered no rows after it failed');
+  const maxId = await a.evaluate(() => db.query('SELECT max(id) AS m FROM songs').then((r) => r[0].m));
+  await b.waitForFunction((m) => outs.max.at(-1) === m, maxId);
+  // The failure did not stop the others: a later write still reaches them.
+  await a.evaluate(() => db.exec("DELETE FROM songs WHERE title = 'poison'"));
+  await b.waitForFunction((n) => outs.count.at(-1) === n && outs.bad.at(-1) === n, n0);
+  await b.evaluate(() => stops.forEach((stop) => stop()));
+});
+
 test('subscriptions survive the owner tab closing', async () => {
   await b.evaluate(() => { window.offRange = db.onRange(['songs'], record('range')); });
   await take(b);
