@@ -47,7 +47,12 @@ function listen(table) {
   raw.onmessage = (e) => {
     const { txs, announcedAt } = e.data ?? {};
     if (!Array.isArray(txs)) return;
-    for (const tx of txs) for (const [, t, rowid] of tx) if (t === table) announced.set(Number(rowid), announcedAt);
+    // Columnar transactions (see WireTx in pkg/src/protocol.ts).
+    for (const tx of txs) {
+      for (let i = 0; i < tx.ops.length; i++) {
+        if (tx.tables[tx.table[i]] === table) announced.set(Number(tx.rowids[i]), announcedAt);
+      }
+    }
   };
   listening = { callbacks, announced, off, raw };
 }

@@ -6,10 +6,12 @@
 
 use crate::errors::{js, to_js, JsResult};
 use crate::storage::{self, Backend};
-use crate::values::{cell_to_js, integer_to_js, params_from_js};
-use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use crate::values::{cell_to_js, integer_to_js, is_safe_integer, params_from_js};
+use js_sys::{
+    Array, BigInt64Array, Float64Array, Object, Promise, Reflect, Uint32Array, Uint8Array,
+};
 use std::cell::RefCell;
-use synqlite_core::change_feed::ChangeFeed;
+use synqlite_core::change_feed::{ChangeFeed, RowOp, TxChanges};
 use synqlite_core::rusqlite::{Connection, Row};
 use synqlite_core::{crdt, schema, Error, ExecResult, Params, RowSink};
 use wasm_bindgen::prelude::*;
@@ -172,13 +174,15 @@ impl Database {
         closed
     }
 
-    /// The transactions committed since the last call, oldest first; each is an array of
-    /// `[op, table, rowid]` with op `'insert'`, `'update'` or `'delete'`. CRDT metadata tables
-    /// are left out.
+    /// The transactions committed since the last call, oldest first, each as
+    /// `{ tables, ops, table, rowids }`: row `i` is `ops[i]` (0 insert, 1 update, 2 delete) on
+    /// `tables[table[i]]`, rowid `rowids[i]` (a `Float64Array`, or a `BigInt64Array` when a
+    /// rowid is beyond ±2^53). Typed arrays clone in one copy when the worker broadcasts them.
+    /// CRDT metadata tables are left out.
     ///
     /// ```js
     /// db.exec("INSERT INTO songs (title) VALUES ('x')");
-    /// db.takeChanges(); // [[['insert', 'songs', 1]]]
+    /// db.takeChanges(); // [{ tables: ['songs'], ops: Uint8Array [0], table: Uint32Array [0], rowids: Float64Array [1] }]
     /// ```
     #[wasm_bindgen(js_name = takeChanges)]
     pub fn take_changes(&self) -> Array {
@@ -186,21 +190,7 @@ impl Database {
         let Some(open) = guard.as_ref() else {
             return Array::new();
         };
-        open.feed
-            .take()
-            .into_iter()
-            .map(|tx| {
-                tx.into_iter()
-                    .map(|c| {
-                        let row = Array::new_with_length(3);
-                        row.set(0, c.op.as_str().into());
-                        row.set(1, c.table.into());
-                        row.set(2, integer_to_js(c.rowid));
-                        JsValue::from(row)
-                    })
-                    .collect::<Array>()
-            })
-            .collect()
+        open.feed.take_compact().iter().map(tx_to_js).collect()
     }
 
     /// The tables `sql` reads (found by SQLite's authorizer, so views and subqueries count).
@@ -437,4 +427,32 @@ impl RowSink for JsRows {
         }
         Ok(())
     }
+}
+
+/// One committed transaction in the columnar form `takeChanges` documents.
+fn tx_to_js(tx: &TxChanges) -> JsValue {
+    let obj = Object::new();
+    let tables: Array = tx.tables.iter().map(|t| JsValue::from_str(t)).collect();
+    let ops: Vec<u8> = tx
+        .rows
+        .iter()
+        .map(|r| match r.0 {
+            RowOp::Insert => 0,
+            RowOp::Update => 1,
+            RowOp::Delete => 2,
+        })
+        .collect();
+    let table: Vec<u32> = tx.rows.iter().map(|r| r.1).collect();
+    let rowids: JsValue = if tx.rows.iter().all(|r| is_safe_integer(r.2)) {
+        let v: Vec<f64> = tx.rows.iter().map(|r| r.2 as f64).collect();
+        Float64Array::from(v.as_slice()).into()
+    } else {
+        let v: Vec<i64> = tx.rows.iter().map(|r| r.2).collect();
+        BigInt64Array::from(v.as_slice()).into()
+    };
+    set(&obj, "tables", &tables);
+    set(&obj, "ops", &Uint8Array::from(ops.as_slice()));
+    set(&obj, "table", &Uint32Array::from(table.as_slice()));
+    set(&obj, "rowids", &rowids);
+    obj.into()
 }

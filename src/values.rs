@@ -105,9 +105,14 @@ pub fn value_to_js(v: &Value) -> JsValue {
     cell_to_js(ValueRef::from(v))
 }
 
+/// Whether `i` is exact as a JS number (within ±(2^53 - 1)).
+pub fn is_safe_integer(i: i64) -> bool {
+    (-MAX_SAFE..=MAX_SAFE).contains(&i)
+}
+
 /// An INTEGER as a number when exact, else a bigint.
 pub fn integer_to_js(i: i64) -> JsValue {
-    if (-MAX_SAFE..=MAX_SAFE).contains(&i) {
+    if is_safe_integer(i) {
         JsValue::from_f64(i as f64)
     } else {
         BigInt::from(i).into()

@@ -399,9 +399,9 @@ export class Database implements Queryable {
       },
       () => stopped,
     );
-    const off = this.hub.onAny((changes) => {
+    const off = this.hub.onTables((changed) => {
       // Until the read set is known, any change may matter.
-      if (!tables || changes.some((c) => tables!.has(c.table))) run();
+      if (!tables || changed.some((t) => tables!.has(t))) run();
     });
     (this.call({ op: 'tables', sql }) as Promise<string[]>).then(
       (t) => {

@@ -180,7 +180,17 @@ export type DirectMessage =
   | { t: 'res'; reply: Reply };
 
 /** What a committed transaction changed: `[op, table, rowid]` per row. */
-export type WireRowChange = readonly ['insert' | 'update' | 'delete', string, number | bigint];
+/**
+ * One committed transaction's changed rows, columnar (typed arrays clone in one copy): row `i`
+ * is `ops[i]` (0 insert, 1 update, 2 delete) on `tables[table[i]]` with rowid `rowids[i]` (a
+ * `BigInt64Array` only when some rowid is beyond ±2^53). Made by the wasm `takeChanges`.
+ */
+export interface WireTx {
+  tables: string[];
+  ops: Uint8Array;
+  table: Uint32Array;
+  rowids: Float64Array | BigInt64Array;
+}
 
 /** Owner worker -> every tab on `BroadcastChannel(<name>)`: one message per call that committed. */
 export interface ChangeMessage {
@@ -189,7 +199,7 @@ export interface ChangeMessage {
   /** `sync` for merged remote changes, `call` for SQL run by a tab. */
   source: 'call' | 'sync';
   /** One entry per committed transaction. */
-  txs: WireRowChange[][];
+  txs: WireTx[];
 }
 
 export const channelName = (db: string): string => `synqlite:${db}`;

@@ -4,7 +4,7 @@
  * `onPoint` subscribers. Subscribers keep working while ownership moves between tabs, because
  * they listen to the channel, not to a particular worker.
  */
-import type { ChangeMessage } from './protocol.js';
+import type { ChangeMessage, WireTx } from './protocol.js';
 
 /** What happened to a row. */
 export type ChangeOp = 'insert' | 'update' | 'delete';
@@ -43,6 +43,7 @@ export class ChangeHub {
   private readonly any = new Set<ChangeListener>();
   private readonly byTable = new Map<string, Set<RangeSub>>();
   private readonly byRow = new Map<string, Set<ChangeListener>>();
+  private readonly tables = new Set<(tables: readonly string[], source: ChangeSource) => void>();
   private readonly channel: BroadcastChannel;
 
   constructor(name: string, private readonly ownWorker: string) {
@@ -55,6 +56,7 @@ export class ChangeHub {
     this.any.clear();
     this.byTable.clear();
     this.byRow.clear();
+    this.tables.clear();
   }
 
   onAny(listener: ChangeListener): Unsubscribe {
@@ -92,33 +94,71 @@ export class ChangeHub {
     };
   }
 
+  /**
+   * @internal Calls `listener` once per committed transaction with the tables it changed (no
+   * row objects are made for it): what live queries need.
+   */
+  onTables(listener: (tables: readonly string[], source: ChangeSource) => void): Unsubscribe {
+    const l = (t: readonly string[], s: ChangeSource) => listener(t, s);
+    this.tables.add(l);
+    return () => void this.tables.delete(l);
+  }
+
   private dispatch(msg: ChangeMessage): void {
     const source: ChangeSource = msg.source === 'sync' ? 'sync' : msg.from === this.ownWorker ? 'local' : 'tab';
     for (const tx of msg.txs) {
-      const changes: RowChange[] = tx.map(([op, table, rowid]) => ({ op, table, rowid }));
-      for (const l of [...this.any]) call(l, changes, source);
-      if (this.byTable.size > 0) {
-        const buckets = new Map<RangeSub, RowChange[]>();
-        for (const c of changes) {
-          const subs = this.byTable.get(c.table);
-          if (!subs) continue;
-          for (const sub of subs) {
-            let bucket = buckets.get(sub);
-            if (!bucket) buckets.set(sub, (bucket = []));
-            bucket.push(c);
-          }
+      for (const l of [...this.tables]) {
+        try {
+          l(tx.tables, source);
+        } catch (e) {
+          report(e);
         }
-        for (const [sub, bucket] of buckets) call(sub.listener, bucket, source);
+      }
+      if (this.any.size === 0 && this.byTable.size === 0 && this.byRow.size === 0) continue;
+      // Row objects are made on demand, once each: a big transaction nobody watches row by row
+      // costs no objects.
+      const made: (RowChange | undefined)[] = new Array(tx.ops.length);
+      const row = (i: number): RowChange => (made[i] ??= rowAt(tx, i));
+      if (this.any.size > 0) {
+        const changes = Array.from({ length: tx.ops.length }, (_, i) => row(i));
+        for (const l of [...this.any]) call(l, changes, source);
+      }
+      if (this.byTable.size > 0) {
+        const subsOf = tx.tables.map((t) => this.byTable.get(t));
+        if (subsOf.some((subs) => subs !== undefined)) {
+          const buckets = new Map<RangeSub, RowChange[]>();
+          for (let i = 0; i < tx.ops.length; i++) {
+            const subs = subsOf[tx.table[i]!];
+            if (!subs) continue;
+            for (const sub of subs) {
+              let bucket = buckets.get(sub);
+              if (!bucket) buckets.set(sub, (bucket = []));
+              bucket.push(row(i));
+            }
+          }
+          for (const [sub, bucket] of buckets) call(sub.listener, bucket, source);
+        }
       }
       if (this.byRow.size > 0) {
-        for (const c of changes) {
-          const set = this.byRow.get(rowKey(c.table, c.rowid));
-          if (set) for (const l of [...set]) call(l, [c], source);
+        for (let i = 0; i < tx.ops.length; i++) {
+          const set = this.byRow.get(rowKey(tx.tables[tx.table[i]!]!, tx.rowids[i]!));
+          if (set) for (const l of [...set]) call(l, [row(i)], source);
         }
       }
     }
   }
 }
+
+const OPS: readonly ChangeOp[] = ['insert', 'update', 'delete'];
+
+/** Row `i` of a wire transaction; rowids within ±2^53 are numbers, as everywhere in the API. */
+function rowAt(tx: WireTx, i: number): RowChange {
+  const raw = tx.rowids[i]!;
+  const rowid = typeof raw === 'bigint' && raw >= -MAX_SAFE && raw <= MAX_SAFE ? Number(raw) : raw;
+  return { op: OPS[tx.ops[i]!]!, table: tx.tables[tx.table[i]!]!, rowid };
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 function call(listener: ChangeListener, changes: RowChange[], source: ChangeSource): void {
   try {

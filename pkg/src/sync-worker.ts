@@ -26,7 +26,7 @@ import {
   type SyncOptionsWire,
   type SyncState,
   type SyncStatus,
-  type WireRowChange,
+  type WireTx,
   syncChannelName,
   syncKey,
   tokenLockName,
@@ -263,7 +263,7 @@ class SyncConnection {
       this.fail(ws, codeOf(e));
       return;
     }
-    const txs = db.takeChanges() as WireRowChange[][];
+    const txs = db.takeChanges() as WireTx[];
     if (txs.length > 0) this.announce({ from: 'sync', source: 'sync', txs });
     for (const f of out.send) ws.send(f);
     if (out.joined) {

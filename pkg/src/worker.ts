@@ -30,7 +30,7 @@ import {
   type SharedMessage,
   type StorageKind,
   type WireError,
-  type WireRowChange,
+  type WireTx,
   type WorkerMessage,
   channelName,
   directChannelName,
@@ -292,7 +292,7 @@ class Executor {
     try {
       const durable = db.flush();
       if (durable) await durable;
-      const txs = db.takeChanges() as WireRowChange[][];
+      const txs = db.takeChanges() as WireTx[];
       if (txs.length > 0) {
         this.announce({ from, source: call.op === 'applyChanges' ? 'sync' : 'call', txs });
         // Committed local writes: upload them.

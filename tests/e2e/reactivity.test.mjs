@@ -128,6 +128,35 @@ test('a live query in one tab follows writes from another and coalesces bursts',
   record('reactivity', 'yes');
 });
 
+test('rowids beyond 2^53 arrive as bigint, the others of the same transaction as numbers', async () => {
+  const got = await b.evaluate(async () => {
+    const seen = [];
+    const point = [];
+    const off = db.onRange(['songs'], (changes) => seen.push(...changes.map((c) => [c.op, typeof c.rowid, String(c.rowid)])));
+    const offPoint = db.onPoint('songs', 1152921504606846976n, (changes) => point.push(String(changes[0].rowid)));
+    const done = new Promise((resolve) => {
+      const offAny = db.onAny(() => {
+        offAny();
+        resolve();
+      });
+    });
+    await db.batch([
+      ['INSERT INTO songs (id, title) VALUES (?, ?)', [1152921504606846976n, 'huge']],
+      ['INSERT INTO songs (id, title) VALUES (?, ?)', [777000, 'small']],
+    ]);
+    await done;
+    off();
+    offPoint();
+    await db.exec('DELETE FROM songs WHERE id IN (1152921504606846976, 777000)');
+    return { seen, point };
+  });
+  assert.deepEqual(got.seen, [
+    ['insert', 'bigint', '1152921504606846976'],
+    ['insert', 'number', '777000'],
+  ]);
+  assert.deepEqual(got.point, ['1152921504606846976']);
+});
+
 test('live queries re-run by one change are read together, each with its own outcome', async () => {
   await b.evaluate(() => {
     window.outs = { count: [], max: [], bad: [], badErrors: [] };

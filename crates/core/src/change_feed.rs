@@ -60,43 +60,85 @@ pub struct RowChange {
     pub rowid: i64,
 }
 
+/// One committed transaction's changed rows, compact: each table name once, rows as
+/// `(op, index into tables, rowid)` in the order they were first written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TxChanges {
+    /// The tables the rows belong to.
+    pub tables: Vec<String>,
+    /// `(op, table index, rowid)` per row.
+    pub rows: Vec<(RowOp, u32, i64)>,
+}
+
+impl TxChanges {
+    /// The rows with their table names.
+    pub fn iter(&self) -> impl Iterator<Item = (RowOp, &str, i64)> {
+        self.rows
+            .iter()
+            .map(|&(op, t, rowid)| (op, self.tables[t as usize].as_str(), rowid))
+    }
+
+    /// The rows as [`RowChange`]s.
+    pub fn to_row_changes(&self) -> Vec<RowChange> {
+        self.iter()
+            .map(|(op, table, rowid)| RowChange {
+                op,
+                table: table.to_owned(),
+                rowid,
+            })
+            .collect()
+    }
+}
+
 #[derive(Default)]
 struct FeedState {
-    pending: Vec<RowChange>,
-    index: HashMap<(String, i64), usize>,
-    committed: Vec<Vec<RowChange>>,
+    /// The open transaction's rows so far.
+    pending: TxChanges,
+    /// Table name -> index in `pending.tables`.
+    table_ids: HashMap<String, u32>,
+    /// `(table index, rowid)` -> index in `pending.rows`.
+    index: HashMap<(u32, i64), usize>,
+    committed: Vec<TxChanges>,
 }
 
 impl FeedState {
     fn record(&mut self, op: RowOp, table: &str, rowid: i64) {
-        match self.index.get(&(table.to_owned(), rowid)) {
+        let t = match self.table_ids.get(table) {
+            Some(&t) => t,
+            None => {
+                let t = self.pending.tables.len() as u32;
+                self.pending.tables.push(table.to_owned());
+                self.table_ids.insert(table.to_owned(), t);
+                t
+            }
+        };
+        match self.index.get(&(t, rowid)) {
             Some(&i) => {
-                let change = &mut self.pending[i];
-                change.op = change.op.then(op);
+                let row = &mut self.pending.rows[i];
+                row.0 = row.0.then(op);
             }
             None => {
-                self.index
-                    .insert((table.to_owned(), rowid), self.pending.len());
-                self.pending.push(RowChange {
-                    op,
-                    table: table.to_owned(),
-                    rowid,
-                });
+                self.index.insert((t, rowid), self.pending.rows.len());
+                self.pending.rows.push((op, t, rowid));
             }
         }
     }
 
     fn commit(&mut self) {
         self.index.clear();
-        if !self.pending.is_empty() {
+        self.table_ids.clear();
+        if !self.pending.rows.is_empty() {
             let tx = std::mem::take(&mut self.pending);
             self.committed.push(tx);
+        } else {
+            self.pending.tables.clear();
         }
     }
 
     fn rollback(&mut self) {
         self.index.clear();
-        self.pending.clear();
+        self.table_ids.clear();
+        self.pending = TxChanges::default();
     }
 }
 
@@ -146,6 +188,14 @@ impl ChangeFeed {
 
     /// The committed transactions since the last call, oldest first, one list of rows each.
     pub fn take(&self) -> Vec<Vec<RowChange>> {
+        self.take_compact()
+            .iter()
+            .map(TxChanges::to_row_changes)
+            .collect()
+    }
+
+    /// [`ChangeFeed::take`] without a `String` per row: what the wasm bindings hand to JS.
+    pub fn take_compact(&self) -> Vec<TxChanges> {
         std::mem::take(&mut lock(&self.state).committed)
     }
 }
