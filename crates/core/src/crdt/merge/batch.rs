@@ -78,12 +78,6 @@ impl<'p> Merger<'_, 'p> {
             .count();
         let n = 1 << same.ilog2();
         let window = &plan.groups[gi..gi + n];
-        let mut by_key: Vec<(&[u8], usize)> = window
-            .iter()
-            .enumerate()
-            .map(|(j, g)| (g.key.as_slice(), j))
-            .collect();
-        by_key.sort_unstable();
         let mut ahead = std::mem::take(&mut self.ahead);
         ahead.iter_mut().for_each(Vec::clear);
         ahead.resize_with(n, Vec::new);
@@ -100,12 +94,13 @@ impl<'p> Merger<'_, 'p> {
                     ValueRef::Blob(b) => b,
                     _ => &[],
                 };
-                let Ok(at) = by_key.binary_search_by(|(k, _)| (*k).cmp(key)) else {
+                // At most READ_AHEAD keys: a scan is as quick as a search here.
+                let Some(at) = window.iter().position(|g| g.key == key) else {
                     continue;
                 };
                 let name = r.get_ref(1)?.as_str().unwrap_or("");
                 let clock = Clock::stored(r.get(2)?, r.get(3)?);
-                ahead[by_key[at].1].push((slot(info, name), clock));
+                ahead[at].push((slot(info, name), clock));
             }
         }
         self.ahead = ahead;
