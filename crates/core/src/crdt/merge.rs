@@ -207,7 +207,7 @@ impl Clock {
 }
 
 /// The merge state of one row.
-struct RowState {
+struct RowState<'p> {
     sentinel: Option<Clock>,
     cols: Vec<Option<Clock>>,
     /// Clocks whose name is no column of the table here (a column dropped between
@@ -217,7 +217,8 @@ struct RowState {
     drop_clocks: bool,
     deleted: bool,
     ensure: bool,
-    set: Vec<Option<Value>>,
+    /// Values to write (the incoming changes' own values).
+    set: Vec<Option<&'p Value>>,
     /// Current values of the stored row: `None` not read yet, `Some(None)` no such row.
     current: Option<Option<Vec<Value>>>,
     changed: bool,
@@ -241,7 +242,7 @@ fn slot(info: &super::tables::TableInfo, name: &str) -> Slot {
     }
 }
 
-impl RowState {
+impl RowState<'_> {
     fn place(&mut self, slot: Slot, clock: Clock) {
         match slot {
             Slot::Sentinel => self.sentinel = Some(clock),
@@ -473,7 +474,7 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     /// Reads the stored clocks of `g`'s row into `row`.
-    fn read_clocks(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
+    fn read_clocks(&mut self, g: &Group, row: &mut RowState<'p>) -> Result<()> {
         let info = &self.plan.tables[g.table].info;
         let stmt = self.stmt(g.table, Kind::ClockRead)?;
         let mut rows = stmt.query([&g.key])?;
@@ -486,7 +487,7 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     /// Merges change `i` into `row`; returns whether it changed anything.
-    fn merge_one(&mut self, g: &'p Group, row: &mut RowState, i: usize) -> Result<bool> {
+    fn merge_one(&mut self, g: &'p Group, row: &mut RowState<'p>, i: usize) -> Result<bool> {
         let changes = self.changes;
         let ch = &changes[i];
         let local_cl = row.local_cl();
@@ -549,7 +550,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         }
         let wins = needs_resurrect || !exists || self.column_wins(g, row, col, i)?;
         if wins {
-            row.set[col] = Some(ch.val.clone());
+            row.set[col] = Some(&ch.val);
             row.cols[col] = Some(Clock {
                 version: ch.col_version,
                 site: 0,
@@ -567,7 +568,7 @@ impl<'c, 'p> Merger<'c, 'p> {
     fn column_wins(
         &mut self,
         g: &'p Group,
-        row: &mut RowState,
+        row: &mut RowState<'p>,
         col: usize,
         i: usize,
     ) -> Result<bool> {
@@ -644,7 +645,7 @@ impl<'c, 'p> Merger<'c, 'p> {
 
     /// Writes the row's pending deletes, values and bare-key insert (not its clocks) and
     /// clears them from `row`.
-    fn write_values(&mut self, g: &'p Group, row: &mut RowState) -> Result<()> {
+    fn write_values(&mut self, g: &'p Group, row: &mut RowState<'p>) -> Result<()> {
         let t = g.table;
         if row.drop_clocks || row.deleted || row.ensure {
             // Writes to this row run in order.
@@ -688,7 +689,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         Ok(())
     }
 
-    fn write_row(&mut self, g: &'p Group, row: &mut RowState) -> Result<()> {
+    fn write_row(&mut self, g: &'p Group, row: &mut RowState<'p>) -> Result<()> {
         let t = g.table;
         self.write_values(g, row)?;
         let plan = self.plan;

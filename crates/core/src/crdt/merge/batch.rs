@@ -42,7 +42,7 @@ pub(super) struct PendingRow<'p> {
     pub(super) table: usize,
     pub(super) pk: &'p [Value],
     pub(super) cols: Vec<usize>,
-    pub(super) vals: Vec<Value>,
+    pub(super) vals: Vec<&'p Value>,
 }
 
 /// Rows upserted per statement, at most.
@@ -54,7 +54,7 @@ const MAX_PARAMS: usize = 999;
 impl<'p> Merger<'_, 'p> {
     /// Puts the stored clocks of group `gi` into `row`, reading them (with those of the
     /// groups after it) when they were not read ahead yet.
-    pub(super) fn take_ahead(&mut self, gi: usize, row: &mut RowState) -> Result<()> {
+    pub(super) fn take_ahead(&mut self, gi: usize, row: &mut RowState<'p>) -> Result<()> {
         if !(self.ahead_from..self.ahead_from + self.ahead.len()).contains(&gi) {
             self.read_ahead(gi)?;
         }
@@ -130,7 +130,7 @@ impl<'p> Merger<'_, 'p> {
             let stmt = self.stmt(first.table, Kind::RowUpsert(first.cols.clone(), n))?;
             let mut p = 1;
             for r in chunk {
-                for v in r.pk.iter().chain(&r.vals) {
+                for v in r.pk.iter().chain(r.vals.iter().copied()) {
                     stmt.raw_bind_parameter(p, v)?;
                     p += 1;
                 }
