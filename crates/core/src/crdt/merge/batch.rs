@@ -81,7 +81,6 @@ impl<'p> Merger<'_, 'p> {
         let mut ahead = std::mem::take(&mut self.ahead);
         ahead.iter_mut().for_each(Vec::clear);
         ahead.resize_with(n, Vec::new);
-        ahead.truncate(n);
         let info = &plan.tables[t].info;
         let stmt = self.stmt(t, Kind::ClockReadMany(n))?;
         for (j, g) in window.iter().enumerate() {
