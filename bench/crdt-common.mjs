@@ -7,6 +7,9 @@ export const CRDT_SQL = {
   crrT: "SELECT crsql_as_crr('t')",
   insertT: 'INSERT INTO t (id, grp, v) VALUES (?, ?, ?)',
   countT: 'SELECT count(*), total(v) FROM t',
+  /** The update and delete workloads: one statement per row (`[v, id]`, `[id]`). */
+  updateT: 'UPDATE t SET v = ? WHERE id = ?',
+  deleteT: 'DELETE FROM t WHERE id = ?',
   /** The merge workload's table: 5 non-pk columns of every type. */
   createM: 'CREATE TABLE m (id INTEGER PRIMARY KEY NOT NULL, a TEXT, b INTEGER, c REAL, d TEXT, e BLOB)',
   crrM: "SELECT crsql_as_crr('m')",
@@ -35,6 +38,20 @@ export function makeRows(n, start = 1) {
     rows[i] = [id, `row ${id} of the benchmark`, id + 0.25];
   }
   return rows;
+}
+
+/** Bind arguments `[v, id]` of the update workload for rows `1..=n` (v = id + 0.5). */
+export function updateArgs(n) {
+  const args = new Array(n);
+  for (let i = 0; i < n; i++) args[i] = [i + 1.5, i + 1];
+  return args;
+}
+
+/** Bind arguments `[id]` of the delete workload for rows `1..=n`. */
+export function deleteArgs(n) {
+  const args = new Array(n);
+  for (let i = 0; i < n; i++) args[i] = [i + 1];
+  return args;
 }
 
 /** A JS number from a bigint/number result cell. */

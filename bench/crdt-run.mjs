@@ -2,6 +2,8 @@
 // OPFS against @vlcn.io/crsqlite-wasm 0.16 on its default IndexedDB VFS, both in dedicated workers
 // of bench/crdt.html, timed in the worker (engine):
 //   insert:  10k rows in one transaction into a plain table and into a replicated one;
+//   update, delete: then, on 10k such rows, one column of every row updated in one transaction,
+//            and every row deleted in one transaction (one statement per row);
 //   merge:   250k change rows (50k rows x 5 columns, generated once by synqlite) into a fresh
 //            database, in one transaction and in 1024-row chunks (one transaction each);
 //   merge through the virtual table: the same 250k rows, one `INSERT INTO crsql_changes` each
@@ -25,6 +27,12 @@ const W = {
   insPlain: 'crdt: insert 10k rows in 1 tx, plain table',
   insCrr: 'crdt: insert 10k rows in 1 tx, replicated table (crsql_as_crr)',
   overhead: 'crdt: replicated / plain table overhead, insert 10k rows in 1 tx (factor)',
+  updPlain: 'crdt: update 1 column of 10k rows in 1 tx, plain table',
+  updCrr: 'crdt: update 1 column of 10k rows in 1 tx, replicated table (crsql_as_crr)',
+  updOverhead: 'crdt: replicated / plain table overhead, update 10k rows in 1 tx (factor)',
+  delPlain: 'crdt: delete 10k rows in 1 tx, plain table',
+  delCrr: 'crdt: delete 10k rows in 1 tx, replicated table (crsql_as_crr)',
+  delOverhead: 'crdt: replicated / plain table overhead, delete 10k rows in 1 tx (factor)',
   merge: 'crdt: merge 250k change rows (50k rows x 5 cols) into a fresh db, 1 tx',
   mergeChunks: 'crdt: merge 250k change rows (50k rows x 5 cols) into a fresh db, 1024-row chunks (1 tx each)',
   mergeVtab: 'crdt: merge 250k change rows (50k rows x 5 cols) into a fresh db, INSERT INTO crsql_changes per row, 1 tx',
@@ -82,6 +90,17 @@ export async function runCrdt({ context, url, log, selected, reps: repsOverride 
     return e;
   };
 
+  /** The replicated / plain factor row of two entries (target: the insert's). */
+  const factor = (workload, plain, crr, target) => {
+    const f = { synqlite: crr.synqlite / plain.synqlite, anchor: crr.anchor_value / plain.anchor_value };
+    entries.push({
+      workload, unit: 'x', synqlite: round(f.synqlite), anchor: anchorName, anchor_value: round(f.anchor),
+      ratio: round(f.synqlite / f.anchor), _reps: plain._reps,
+      ...(target ? { _targetText: `synqlite <= ${target}x`, _ok: f.synqlite <= target } : {}),
+    });
+    return f;
+  };
+
   /** Warm-up (args from `warm`, unmeasured), then `reps` repetitions alternating the order. */
   const repeat = async (name, reps, op, args, warm = args) => {
     const out = { synqlite: [], anchor: [] };
@@ -113,12 +132,7 @@ export async function runCrdt({ context, url, log, selected, reps: repsOverride 
       const pick = (k) => ({ synqlite: r.synqlite.map((x) => x[k]), anchor: r.anchor.map((x) => x[k]) });
       const plain = entry(W.insPlain, pick('plain'));
       const crr = entry(W.insCrr, pick('crr'));
-      const f = { synqlite: crr.synqlite / plain.synqlite, anchor: crr.anchor_value / plain.anchor_value };
-      entries.push({
-        workload: W.overhead, unit: 'x', synqlite: round(f.synqlite), anchor: anchorName, anchor_value: round(f.anchor),
-        ratio: round(f.synqlite / f.anchor), _reps: plain._reps,
-        _targetText: `synqlite <= ${OVERHEAD_TARGET}x`, _ok: f.synqlite <= OVERHEAD_TARGET,
-      });
+      const f = factor(W.overhead, plain, crr, OVERHEAD_TARGET);
       detail.insertSettledMs = {
         synqlite: { plain: round(median(r.synqlite.map((x) => x.settled.plain))), crr: round(median(r.synqlite.map((x) => x.settled.crr))) },
         anchor: { plain: round(median(r.anchor.map((x) => x.settled.plain))), crr: round(median(r.anchor.map((x) => x.settled.crr))) },
@@ -127,6 +141,35 @@ export async function runCrdt({ context, url, log, selected, reps: repsOverride 
       log(`${W.overhead}: synqlite ${round(f.synqlite)}x, anchor ${round(f.anchor)}x (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       // The anchor with SQLite's default temp_store (one run, 1k rows: ~1 min of write-back at 10k).
       detail.anchorDefaultTempStore = { rows: 1000, ...(await call('run', 'anchor', 'tempStoreProbe', { n: 1000 })) };
+    }
+
+    if (want(W.updPlain, W.updCrr, W.updOverhead, W.delPlain, W.delCrr, W.delOverhead)) {
+      const t0 = Date.now();
+      const r = await repeat('update/delete', 9, 'updateDeletePair', { n: N_INSERT });
+      const updated = [N_INSERT, N_INSERT * (N_INSERT + 1) / 2 + 0.5 * N_INSERT];
+      // Table after the update (plain, crr), after the delete (plain, crr), clock rows after each.
+      const expect = [updated, updated, [0, 0], [0, 0], [2 * N_INSERT, N_INSERT]];
+      for (const lib of LIBS) {
+        const bad = r[lib].find((x) => !same(x.check, expect));
+        if (bad) failures.push(`${W.updCrr}: ${lib} returned ${JSON.stringify(bad.check)}, expected ${JSON.stringify(expect)}`);
+      }
+      const pick = (op, k) => ({ synqlite: r.synqlite.map((x) => x[op][k]), anchor: r.anchor.map((x) => x[op][k]) });
+      const settled = (op, k) => ({
+        synqlite: round(median(r.synqlite.map((x) => x.settled[op][k]))),
+        anchor: round(median(r.anchor.map((x) => x.settled[op][k]))),
+      });
+      for (const [op, plainName, crrName, overheadName] of [
+        ['update', W.updPlain, W.updCrr, W.updOverhead],
+        ['del', W.delPlain, W.delCrr, W.delOverhead],
+      ]) {
+        const f = factor(overheadName, entry(plainName, pick(op, 'plain')), entry(crrName, pick(op, 'crr')));
+        log(`${overheadName}: synqlite ${round(f.synqlite)}x, anchor ${round(f.anchor)}x`);
+      }
+      detail.updateDeleteSettledMs = {
+        update: { plain: settled('update', 'plain'), crr: settled('update', 'crr') },
+        del: { plain: settled('del', 'plain'), crr: settled('del', 'crr') },
+      };
+      log(`  (update/delete workloads: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
 
     if (want(W.merge, W.mergeChunks, W.mergeVtab)) {

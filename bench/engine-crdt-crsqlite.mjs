@@ -16,7 +16,7 @@
 //   `PRAGMA temp_store = MEMORY` (the anchor's best case); `tempStoreProbe` measures the default.
 import initWasm from '/node_modules/.cache/synqlite-vlcn/crsqlite-wasm.mjs';
 import { serve } from './common.mjs';
-import { CRDT_SQL as SQL, makeRows, num } from './crdt-common.mjs';
+import { CRDT_SQL as SQL, makeRows, updateArgs, deleteArgs, num } from './crdt-common.mjs';
 
 const WASM = '/node_modules/@vlcn.io/crsqlite-wasm/dist/crsqlite.wasm';
 const IDB_NAME = 'idb-batch-atomic'; // the VFS's IndexedDB database (all files' blocks)
@@ -92,6 +92,19 @@ async function insert(db, rows, crr) {
   return { ...r, clocks };
 }
 
+/** Inserts the rows (untimed), then times updating `v` of each, then deleting each. */
+async function updateDelete(db, rows, crr) {
+  await db.exec(SQL.createT);
+  if (crr) await db.exec(SQL.crrT);
+  await runTx(db, SQL.insertT, rows);
+  await cells(db, SQL.countT); // waits for the queued writes
+  const clocks = async () => (crr ? num((await db.execA('SELECT count(*) FROM t__crsql_clock'))[0][0]) : 0);
+  const update = await timed(db, () => runTx(db, SQL.updateT, updateArgs(rows.length)), SQL.countT);
+  const afterUpdate = await clocks();
+  const del = await timed(db, () => runTx(db, SQL.deleteT, deleteArgs(rows.length)), SQL.countT);
+  return { update, del, clocks: [afterUpdate, await clocks()] };
+}
+
 /** A synqlite-shaped value as the argument that binds to the same SQLite type in wa-sqlite. */
 function bindable(v) {
   if (typeof v === 'bigint') {
@@ -127,6 +140,22 @@ serve({
       settled: { plain: plain.settledMs, crr: crr.settledMs },
       puts: { plain: plain.puts, crr: crr.puts },
       check: [plain.read, crr.read, crr.clocks],
+    };
+  },
+
+  /** Update and delete of every row of a 10k-row table, one statement per row, 1 tx each. */
+  async updateDeletePair({ name, n }) {
+    const rows = makeRows(n);
+    const plain = await withDb(`${name}-plain`, (db) => updateDelete(db, rows, false));
+    const crr = await withDb(`${name}-crr`, (db) => updateDelete(db, rows, true));
+    return {
+      update: { plain: plain.update.ms, crr: crr.update.ms },
+      del: { plain: plain.del.ms, crr: crr.del.ms },
+      settled: {
+        update: { plain: plain.update.settledMs, crr: crr.update.settledMs },
+        del: { plain: plain.del.settledMs, crr: crr.del.settledMs },
+      },
+      check: [plain.update.read, crr.update.read, plain.del.read, crr.del.read, crr.clocks],
     };
   },
 

@@ -3,7 +3,7 @@
 // database is fresh (unique name -> its own OPFS pool `.synqlite/<name>`) and deleted afterwards.
 // It also generates, once, the change rows both libraries merge (`genChanges`).
 import { serve, removeOpfs } from './common.mjs';
-import { CRDT_SQL as SQL, makeRows, num } from './crdt-common.mjs';
+import { CRDT_SQL as SQL, makeRows, updateArgs, deleteArgs, num } from './crdt-common.mjs';
 
 const WASM_JS = '/pkg/wasm/synqlite.js';
 let mod = null;
@@ -53,6 +53,25 @@ function insert(db, rows, crr) {
   return { ...r, clocks };
 }
 
+/** Runs `sql` once per bind argument list in one transaction. */
+function perRow(db, sql, args) {
+  db.exec('BEGIN');
+  for (let i = 0; i < args.length; i++) db.exec(sql, args[i]);
+  db.exec('COMMIT');
+}
+
+/** Inserts the rows (untimed), then times updating `v` of each, then deleting each. */
+function updateDelete(db, rows, crr) {
+  db.exec(SQL.createT);
+  if (crr) db.exec(SQL.crrT);
+  perRow(db, SQL.insertT, rows);
+  const clocks = () => (crr ? num(db.query('SELECT count(*) FROM t__crsql_clock').values[0]) : 0);
+  const update = timed(db, () => perRow(db, SQL.updateT, updateArgs(rows.length)), SQL.countT);
+  const afterUpdate = clocks();
+  const del = timed(db, () => perRow(db, SQL.deleteT, deleteArgs(rows.length)), SQL.countT);
+  return { update, del, clocks: [afterUpdate, clocks()] };
+}
+
 serve({
   async info({ name }) {
     return withDb(name, (db) => ({
@@ -72,6 +91,22 @@ serve({
       plain: plain.ms, crr: crr.ms,
       settled: { plain: plain.settledMs, crr: crr.settledMs },
       check: [plain.read, crr.read, crr.clocks],
+    };
+  },
+
+  /** Update and delete of every row of a 10k-row table, one statement per row, 1 tx each. */
+  async updateDeletePair({ name, n }) {
+    const rows = makeRows(n);
+    const plain = await withDb(`${name}-plain`, (db) => updateDelete(db, rows, false));
+    const crr = await withDb(`${name}-crr`, (db) => updateDelete(db, rows, true));
+    return {
+      update: { plain: plain.update.ms, crr: crr.update.ms },
+      del: { plain: plain.del.ms, crr: crr.del.ms },
+      settled: {
+        update: { plain: plain.update.settledMs, crr: crr.update.settledMs },
+        del: { plain: plain.del.settledMs, crr: crr.del.settledMs },
+      },
+      check: [plain.update.read, crr.update.read, plain.del.read, crr.del.read, crr.clocks],
     };
   },
 

@@ -1,7 +1,9 @@
 //! Native numbers for the CRDT layer (no assertions): run with
 //! `cargo run --release -p synqlite-core --example crdt_bench`.
 //!
-//! 1. 10k-row insert in one transaction: replicated table vs plain table (median of 7).
+//! 1. 10k-row insert in one transaction: replicated table vs plain table (median of 7); then,
+//!    on those 10k rows, one transaction each: update one column of every row, update three
+//!    columns of every row, delete every row (one statement per row, as an app writes).
 //! 2. Merging 50k rows x 5 columns (250k change rows) into a fresh database: one call, and in
 //!    1024-row chunks each in its own transaction.
 //! 3. `changes_since` for the last 1% of versions of a 100k-row table (1000 transactions).
@@ -46,35 +48,67 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Times `f` in one transaction.
+fn in_tx(c: &Connection, f: impl FnOnce(&Connection)) -> Duration {
+    let t0 = Instant::now();
+    c.execute_batch("BEGIN").expect("begin");
+    f(c);
+    c.execute_batch("COMMIT").expect("commit");
+    t0.elapsed()
+}
+
+/// Runs `sql` once per row id `0..n` with the parameters `params(id)`.
+fn per_row<P: synqlite_core::rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    n: i64,
+    params: impl Fn(i64) -> P,
+) {
+    let mut stmt = c.prepare_cached(sql).expect("prepare");
+    for i in 0..n {
+        assert_eq!(stmt.execute(params(i)).expect("write"), 1);
+    }
+}
+
 fn bench_insert() {
-    let mut plain = Vec::new();
-    let mut crr = Vec::new();
+    const N: i64 = 10_000;
+    let names = ["insert", "update 1 col", "update 3 cols", "delete"];
+    // [workload][plain, crr]
+    let mut t: Vec<[Vec<Duration>; 2]> =
+        (0..names.len()).map(|_| [Vec::new(), Vec::new()]).collect();
     for _ in 0..7 {
-        for replicated in [false, true] {
+        for (k, replicated) in [false, true].into_iter().enumerate() {
             let c = open();
             c.execute_batch(SCHEMA).expect("schema");
             if replicated {
                 crdt::as_crr(&c, "t").expect("as_crr");
             }
-            let t0 = Instant::now();
-            c.execute_batch("BEGIN").expect("begin");
-            insert_rows(&c, 0, 10_000);
-            c.execute_batch("COMMIT").expect("commit");
-            let d = t0.elapsed();
-            if replicated {
-                crr.push(d)
-            } else {
-                plain.push(d)
-            }
+            t[0][k].push(in_tx(&c, |c| insert_rows(c, 0, N)));
+            t[1][k].push(in_tx(&c, |c| {
+                per_row(c, "UPDATE t SET a = ?2 WHERE id = ?1", N, |i| (i, -i))
+            }));
+            t[2][k].push(in_tx(&c, |c| {
+                per_row(
+                    c,
+                    "UPDATE t SET a = ?2, b = ?3, c = ?4 WHERE id = ?1",
+                    N,
+                    |i| (i, i + 1, 0.5, "changed"),
+                )
+            }));
+            t[3][k].push(in_tx(&c, |c| {
+                per_row(c, "DELETE FROM t WHERE id = ?1", N, |i| [i])
+            }));
         }
     }
-    let (p, r) = (median(plain), median(crr));
-    println!(
-        "insert 10k rows, one tx: plain {:.1} ms, crr {:.1} ms, ratio {:.2}x",
-        ms(p),
-        ms(r),
-        r.as_secs_f64() / p.as_secs_f64()
-    );
+    for (name, [plain, crr]) in names.iter().zip(t) {
+        let (p, r) = (median(plain), median(crr));
+        println!(
+            "{name} 10k rows, one tx, one statement per row: plain {:.1} ms, crr {:.1} ms, ratio {:.2}x",
+            ms(p),
+            ms(r),
+            r.as_secs_f64() / p.as_secs_f64()
+        );
+    }
 }
 
 fn source_changes(rows: i64) -> Vec<Change> {

@@ -24,9 +24,10 @@
 //!   the column).
 //!
 //! Differences that do not change merge results:
-//! - Changes are grouped by (table, primary key) and each group is merged in memory and written
-//!   with a handful of statements (one row upsert, one clock write per winning column). Rows are
-//!   independent, so this equals cr-sqlite's row-by-row processing in input order. A comparison
+//! - Changes are grouped by (table, primary key) and each group is merged in memory: its
+//!   clocks read (with those of the next rows, see `batch`), then its row upsert and its
+//!   winning clocks queued and written many rows per statement. Rows are independent, so
+//!   this equals cr-sqlite's row-by-row processing in input order. A comparison
 //!   at equal `col_version` with a cell this batch already wrote writes the row first and reads
 //!   it back, so the stored value decides, as in cr-sqlite: results never depend on batching.
 //! - All clocks written by one call get one local db_version, `max(committed + 1, pending,
@@ -46,11 +47,14 @@
 //! the merge (whether it would win depends on the row's clocks), and the savepoint undoes what
 //! the batch wrote before it.
 
+mod batch;
+
 use super::crr::with_savepoint;
 use super::plan::{Group, Kind, MergeTable, Plan, Target};
 use super::state::{self, Shared};
 use super::{ApplyStats, Change};
 use crate::error::Result;
+use batch::{PendingClock, PendingRow, CLOCKS_PER_WRITE, ROWS_PER_WRITE};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{CachedStatement, Connection, OptionalExtension};
 use std::cmp::Ordering;
@@ -149,9 +153,11 @@ fn merge_plan(
     let previous = shared.set_sync_bit(true);
     let result = (|| {
         let mut m = Merger::new(conn, shared, plan, changes, memo, keep_last);
-        for g in &plan.groups {
-            m.merge_group(g)?;
+        for (gi, g) in plan.groups.iter().enumerate() {
+            m.merge_group(gi, g)?;
         }
+        m.flush_rows()?;
+        m.flush_clocks()?;
         Ok((m.applied, m.impacted))
     })();
     shared.set_sync_bit(previous);
@@ -188,8 +194,20 @@ struct Clock {
     dirty: bool,
 }
 
+impl Clock {
+    /// A clock as read from the clock table.
+    fn stored(version: i64, site: i64) -> Clock {
+        Clock {
+            version,
+            site,
+            from: None,
+            dirty: false,
+        }
+    }
+}
+
 /// The merge state of one row.
-struct RowState {
+struct RowState<'p> {
     sentinel: Option<Clock>,
     cols: Vec<Option<Clock>>,
     /// Clocks whose name is no column of the table here (a column dropped between
@@ -199,13 +217,40 @@ struct RowState {
     drop_clocks: bool,
     deleted: bool,
     ensure: bool,
-    set: Vec<Option<Value>>,
+    /// Values to write (the incoming changes' own values).
+    set: Vec<Option<&'p Value>>,
     /// Current values of the stored row: `None` not read yet, `Some(None)` no such row.
     current: Option<Option<Vec<Value>>>,
     changed: bool,
 }
 
-impl RowState {
+/// Where a stored clock goes in a [`RowState`].
+enum Slot {
+    Sentinel,
+    Column(usize),
+    Stale(String),
+}
+
+/// The slot of a clock named `name` of a row of `info`.
+fn slot(info: &super::tables::TableInfo, name: &str) -> Slot {
+    if name == "-1" {
+        Slot::Sentinel
+    } else if let Some(i) = info.col_index(name) {
+        Slot::Column(i)
+    } else {
+        Slot::Stale(name.to_owned())
+    }
+}
+
+impl RowState<'_> {
+    fn place(&mut self, slot: Slot, clock: Clock) {
+        match slot {
+            Slot::Sentinel => self.sentinel = Some(clock),
+            Slot::Column(i) => self.cols[i] = Some(clock),
+            Slot::Stale(name) => self.stale.push((name, clock)),
+        }
+    }
+
     fn local_cl(&self) -> i64 {
         match self.sentinel {
             Some(c) => c.version,
@@ -243,6 +288,18 @@ enum Stmt {
 
 struct Merger<'c, 'p> {
     conn: &'c Connection,
+    /// Clock writes not yet executed: rows are merged one after the other, but their clocks
+    /// are written [`CLOCKS_PER_WRITE`] at a time (fewer statements, and fewer page copies
+    /// into the statement journal a multi-row write keeps). Each row is merged once per
+    /// call, so no read of a later row depends on them; they are written before the call
+    /// returns.
+    clocks: Vec<PendingClock<'p>>,
+    /// Stored clocks read ahead, for groups `ahead_from..ahead_from + ahead.len()`.
+    ahead: Vec<Vec<(Slot, Clock)>>,
+    ahead_from: usize,
+    /// Row upserts not yet executed, likewise; flushed before anything reads or otherwise
+    /// writes a row of the table.
+    rows: Vec<PendingRow<'p>>,
     shared: &'p Shared,
     plan: &'p Plan,
     changes: &'p [Change],
@@ -251,6 +308,8 @@ struct Merger<'c, 'p> {
     memo: &'p mut Memo,
     keep_last: bool,
     site_blobs: HashMap<i64, Vec<u8>>,
+    /// The site id resolved last and its ordinal (a batch mostly comes from one site).
+    last_site: Option<(Arc<[u8]>, i64)>,
     merge_equal: bool,
     applied: usize,
     /// `crsql_rows_impacted()` as cr-sqlite counts it: one per delete, sentinel, resurrect
@@ -269,6 +328,10 @@ impl<'c, 'p> Merger<'c, 'p> {
     ) -> Self {
         Merger {
             conn,
+            clocks: Vec::new(),
+            ahead: Vec::new(),
+            ahead_from: 0,
+            rows: Vec::new(),
             shared,
             plan,
             changes,
@@ -277,6 +340,7 @@ impl<'c, 'p> Merger<'c, 'p> {
             memo,
             keep_last,
             site_blobs: HashMap::new(),
+            last_site: None,
             merge_equal: shared.merge_equal_values(),
             applied: 0,
             impacted: 0,
@@ -315,8 +379,14 @@ impl<'c, 'p> Merger<'c, 'p> {
         if site.is_empty() || site[..] == self.shared.site_id {
             return Ok(0);
         }
-        if let Some(o) = self.memo.sites.get(&site[..]) {
-            return Ok(*o);
+        if let Some((last, o)) = &self.last_site {
+            if Arc::ptr_eq(last, site) || last[..] == site[..] {
+                return Ok(*o);
+            }
+        }
+        if let Some(&o) = self.memo.sites.get(&site[..]) {
+            self.last_site = Some((site.clone(), o));
+            return Ok(o);
         }
         let found: Option<i64> = self
             .prepared(Stmt::SiteSelect)?
@@ -329,6 +399,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                 .query_row([&site[..]], |r| r.get(0))?,
         };
         self.memo.sites.insert(site.clone(), ordinal);
+        self.last_site = Some((site.clone(), ordinal));
         Ok(ordinal)
     }
 
@@ -358,7 +429,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         Ok(blob)
     }
 
-    fn merge_group(&mut self, g: &Group) -> Result<()> {
+    fn merge_group(&mut self, gi: usize, g: &'p Group) -> Result<()> {
         let plan = self.plan;
         let table = &plan.tables[g.table];
         let ncols = table.info.cols.len();
@@ -379,6 +450,7 @@ impl<'c, 'p> Merger<'c, 'p> {
                 row.cols = last.cols;
                 row.stale = last.stale;
             }
+            _ if self.plan.groups.len() > 1 => self.take_ahead(gi, &mut row)?,
             _ => self.read_clocks(g, &mut row)?,
         }
         for &i in &g.changes {
@@ -402,32 +474,20 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     /// Reads the stored clocks of `g`'s row into `row`.
-    fn read_clocks(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
-        let plan = self.plan;
-        let info = &plan.tables[g.table].info;
+    fn read_clocks(&mut self, g: &Group, row: &mut RowState<'p>) -> Result<()> {
+        let info = &self.plan.tables[g.table].info;
         let stmt = self.stmt(g.table, Kind::ClockRead)?;
         let mut rows = stmt.query([&g.key])?;
         while let Some(r) = rows.next()? {
             let name = r.get_ref(0)?.as_str().unwrap_or("");
-            let clock = Clock {
-                version: r.get(1)?,
-                site: r.get(2)?,
-                from: None,
-                dirty: false,
-            };
-            if name == "-1" {
-                row.sentinel = Some(clock);
-            } else if let Some(i) = info.cols.iter().position(|c| c == name) {
-                row.cols[i] = Some(clock);
-            } else {
-                row.stale.push((name.to_owned(), clock));
-            }
+            let clock = Clock::stored(r.get(1)?, r.get(2)?);
+            row.place(slot(info, name), clock);
         }
         Ok(())
     }
 
     /// Merges change `i` into `row`; returns whether it changed anything.
-    fn merge_one(&mut self, g: &Group, row: &mut RowState, i: usize) -> Result<bool> {
+    fn merge_one(&mut self, g: &'p Group, row: &mut RowState<'p>, i: usize) -> Result<bool> {
         let changes = self.changes;
         let ch = &changes[i];
         let local_cl = row.local_cl();
@@ -490,7 +550,7 @@ impl<'c, 'p> Merger<'c, 'p> {
         }
         let wins = needs_resurrect || !exists || self.column_wins(g, row, col, i)?;
         if wins {
-            row.set[col] = Some(ch.val.clone());
+            row.set[col] = Some(&ch.val);
             row.cols[col] = Some(Clock {
                 version: ch.col_version,
                 site: 0,
@@ -505,7 +565,13 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     /// cr-sqlite `did_cid_win` at equal causal length.
-    fn column_wins(&mut self, g: &Group, row: &mut RowState, col: usize, i: usize) -> Result<bool> {
+    fn column_wins(
+        &mut self,
+        g: &'p Group,
+        row: &mut RowState<'p>,
+        col: usize,
+        i: usize,
+    ) -> Result<bool> {
         let changes = self.changes;
         let ch = &changes[i];
         let Some(local) = row.cols[col] else {
@@ -547,6 +613,7 @@ impl<'c, 'p> Merger<'c, 'p> {
     }
 
     fn read_row(&mut self, g: &Group) -> Result<Option<Vec<Value>>> {
+        self.flush_rows()?;
         let n = self.plan.tables[g.table].info.cols.len();
         let stmt = self.stmt(g.table, Kind::RowRead)?;
         for (i, v) in g.pk.iter().enumerate() {
@@ -578,9 +645,12 @@ impl<'c, 'p> Merger<'c, 'p> {
 
     /// Writes the row's pending deletes, values and bare-key insert (not its clocks) and
     /// clears them from `row`.
-    fn write_values(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
+    fn write_values(&mut self, g: &'p Group, row: &mut RowState<'p>) -> Result<()> {
         let t = g.table;
-        let npk = g.pk.len();
+        if row.drop_clocks || row.deleted || row.ensure {
+            // Writes to this row run in order.
+            self.flush_rows()?;
+        }
         if row.drop_clocks {
             self.stmt(t, Kind::ClockDrop)?.execute([&g.key])?;
             row.drop_clocks = false;
@@ -592,20 +662,20 @@ impl<'c, 'p> Merger<'c, 'p> {
             }
             stmt.raw_execute()?;
         }
-        let set: Vec<usize> = (0..row.set.len())
+        let cols: Vec<usize> = (0..row.set.len())
             .filter(|&c| row.set[c].is_some())
             .collect();
-        if !set.is_empty() {
-            let stmt = self.stmt(t, Kind::RowUpsert(set.clone()))?;
-            for (i, v) in g.pk.iter().enumerate() {
-                stmt.raw_bind_parameter(i + 1, v)?;
+        if !cols.is_empty() {
+            let vals = row.set.iter_mut().filter_map(Option::take).collect();
+            self.rows.push(PendingRow {
+                table: t,
+                pk: &g.pk,
+                cols,
+                vals,
+            });
+            if self.rows.len() >= ROWS_PER_WRITE {
+                self.flush_rows()?;
             }
-            for (j, &c) in set.iter().enumerate() {
-                if let Some(v) = &row.set[c] {
-                    stmt.raw_bind_parameter(npk + j + 1, v)?;
-                }
-            }
-            stmt.raw_execute()?;
         } else if row.ensure {
             let stmt = self.stmt(t, Kind::RowEnsure)?;
             for (i, v) in g.pk.iter().enumerate() {
@@ -619,14 +689,12 @@ impl<'c, 'p> Merger<'c, 'p> {
         Ok(())
     }
 
-    fn write_row(&mut self, g: &Group, row: &mut RowState) -> Result<()> {
+    fn write_row(&mut self, g: &'p Group, row: &mut RowState<'p>) -> Result<()> {
         let t = g.table;
         self.write_values(g, row)?;
-        let dbv = self.db_version()?;
         let plan = self.plan;
         let info = &plan.tables[t].info;
         // The dirty clocks, their sites resolved; they are then what is stored.
-        let mut writes: Vec<(&str, i64, i64)> = Vec::new();
         let clocks = std::iter::once(("-1", &mut row.sentinel))
             .chain(
                 info.cols
@@ -634,8 +702,12 @@ impl<'c, 'p> Merger<'c, 'p> {
                     .map(String::as_str)
                     .zip(row.cols.iter_mut()),
             )
-            .filter_map(|(name, c)| Some((name, c.as_mut()?)))
-            .chain(row.stale.iter_mut().map(|(n, c)| (n.as_str(), c)));
+            .filter_map(|(name, c)| Some((std::borrow::Cow::Borrowed(name), c.as_mut()?)))
+            .chain(
+                row.stale
+                    .iter_mut()
+                    .map(|(n, c)| (std::borrow::Cow::Owned(n.clone()), c)),
+            );
         for (name, c) in clocks {
             if !c.dirty {
                 continue;
@@ -644,22 +716,17 @@ impl<'c, 'p> Merger<'c, 'p> {
                 c.site = self.site_ordinal(i)?;
             }
             c.dirty = false;
-            writes.push((name, c.version, c.site));
+            self.clocks.push(PendingClock {
+                table: t,
+                key: &g.key,
+                name,
+                version: c.version,
+                seq: self.shared.next_seq(),
+                site: c.site,
+            });
         }
-        // At most 8 clocks per statement: few distinct statements, few steps.
-        for chunk in writes.chunks(8) {
-            let seqs: Vec<i64> = chunk.iter().map(|_| self.shared.next_seq()).collect();
-            let stmt = self.stmt(t, Kind::ClockWrite(chunk.len()))?;
-            for (r, ((name, version, site), seq)) in chunk.iter().zip(seqs).enumerate() {
-                let b = 6 * r;
-                stmt.raw_bind_parameter(b + 1, &g.key)?;
-                stmt.raw_bind_parameter(b + 2, *name)?;
-                stmt.raw_bind_parameter(b + 3, *version)?;
-                stmt.raw_bind_parameter(b + 4, dbv)?;
-                stmt.raw_bind_parameter(b + 5, seq)?;
-                stmt.raw_bind_parameter(b + 6, *site)?;
-            }
-            stmt.raw_execute()?;
+        if self.clocks.len() >= CLOCKS_PER_WRITE {
+            self.flush_clocks()?;
         }
         Ok(())
     }

@@ -50,14 +50,16 @@ pub(crate) enum Target {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     ClockRead,
+    /// Reads the clocks of this many keys (`key, col_name, col_version, site_id`).
+    ClockReadMany(usize),
     /// Writes this many clocks in one statement.
     ClockWrite(usize),
     ClockDrop,
     RowRead,
     RowDelete,
     RowEnsure,
-    /// Sets these columns (indexes into [`TableInfo::cols`]).
-    RowUpsert(Vec<usize>),
+    /// Sets these columns (indexes into [`TableInfo::cols`]) on this many rows.
+    RowUpsert(Vec<usize>, usize),
 }
 
 /// A replicated table as the merge writes it: its columns and the SQL of its statements,
@@ -101,6 +103,10 @@ impl MergeTable {
             Kind::ClockRead => {
                 format!("SELECT col_name, col_version, site_id FROM {clock} WHERE key = ?1")
             }
+            Kind::ClockReadMany(n) => format!(
+                "SELECT key, col_name, col_version, site_id FROM {clock} WHERE key IN ({})",
+                binds(*n, 1)
+            ),
             Kind::ClockWrite(n) => {
                 let rows: Vec<String> = (0..*n)
                     .map(|r| format!("({})", binds(6, 1 + 6 * r)))
@@ -126,17 +132,21 @@ impl MergeTable {
                 pk_cols.join(", "),
                 binds(pk_cols.len(), 1)
             ),
-            Kind::RowUpsert(cols) => {
+            Kind::RowUpsert(cols, n) => {
                 let names: Vec<String> = cols.iter().map(|&c| quote_ident(&info.cols[c])).collect();
                 let set: Vec<String> = names
                     .iter()
                     .map(|n| format!("{n} = excluded.{n}"))
                     .collect();
+                let width = pk_cols.len() + names.len();
+                let rows: Vec<String> = (0..*n)
+                    .map(|r| format!("({})", binds(width, 1 + width * r)))
+                    .collect();
                 format!(
-                    "INSERT INTO {tbl} ({}, {}) VALUES ({}) ON CONFLICT DO UPDATE SET {}",
+                    "INSERT INTO {tbl} ({}, {}) VALUES {} ON CONFLICT DO UPDATE SET {}",
                     pk_cols.join(", "),
                     names.join(", "),
-                    binds(pk_cols.len() + names.len(), 1),
+                    rows.join(", "),
                     set.join(", ")
                 )
             }
@@ -163,8 +173,19 @@ impl Plan {
         let mut groups: Vec<Group> = Vec::new();
         let mut targets = Vec::with_capacity(changes.len());
         let mut max_db_version = i64::MIN;
+        // (table, group) of the change before: a row's changes usually come one after the
+        // other, and then need no lookup.
+        let mut last: Option<(&Change, usize, usize)> = None;
         for (i, ch) in changes.iter().enumerate() {
             check_versions(i, ch)?;
+            if let Some((prev, t, g)) = last {
+                if prev.pk == ch.pk && prev.table == ch.table {
+                    targets.push(check(i, ch, &tables[t].info)?);
+                    max_db_version = max_db_version.max(ch.db_version);
+                    groups[g].changes.push(i);
+                    continue;
+                }
+            }
             let t = match table_ix.get(&*ch.table) {
                 Some(t) => *t,
                 None => {
@@ -202,6 +223,7 @@ impl Plan {
                 }
             };
             groups[g].changes.push(i);
+            last = Some((ch, t, g));
         }
         Ok(Plan {
             tables,
