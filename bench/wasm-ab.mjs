@@ -66,6 +66,28 @@ async function round(m) {
   db.query('SELECT grp, max(v) FROM t GROUP BY grp ORDER BY 2 DESC');
   out['scan + sort 100k'] = now() - t;
   db.close();
+
+  // The CRDT path: writes to a replicated table, reading its change rows, merging them.
+  const src = await m.Database.open(`ab${seq++}`, 'memory');
+  const dst = await m.Database.open(`ab${seq++}`, 'memory');
+  for (const d of [src, dst]) {
+    d.exec('CREATE TABLE r (id INTEGER PRIMARY KEY NOT NULL, grp TEXT, v REAL)');
+    d.asCrr('r');
+  }
+  t = now();
+  src.exec('BEGIN');
+  for (let i = 0; i < 5_000; i++) src.exec('INSERT INTO r (id, grp, v) VALUES (?, ?, ?)', rows[i]);
+  src.exec('COMMIT');
+  out['crr insert 5k'] = now() - t;
+  t = now();
+  const changes = src.changes(0n, undefined);
+  out['changes 10k rows'] = now() - t;
+  t = now();
+  const { applied } = dst.applyChanges(changes);
+  out['applyChanges 10k'] = now() - t;
+  src.close();
+  dst.close();
+  if (applied !== changes.length) throw new Error(`applied ${applied} of ${changes.length}`);
   return out;
 }
 
