@@ -126,7 +126,7 @@ export async function runSync({ context, url, log, selected, reps: repsOverride 
 
     if (selected(W.initial)) {
       const seeded = await (await fetch(`${server.http}/rooms/bench/seed?rows=${ROWS}&table=m`, { method: 'POST' })).json();
-      // BENCH_SYNC_CHUNK=n tries another chunk size (default: the library's, 1024).
+      // BENCH_SYNC_CHUNK=n tries another chunk size (default: the library's, 4096).
       const chunkSize = Number(process.env.BENCH_SYNC_CHUNK) || undefined;
       const args = { url: server.url, room: 'bench', migrations: server.migrations, table: 'm', chunkSize };
       const reps = repsOverride ?? REPS;

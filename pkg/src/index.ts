@@ -457,8 +457,9 @@ export class Database implements Queryable {
   /**
    * Starts syncing this database with `room` on a synqlite server (or returns the running sync
    * of this tab for that room). The sync runs in the tab that owns the database and survives
-   * that tab closing: another tab with a handle takes it over. Inbound changes are applied in
-   * chunks of `chunkSize` change rows, each one transaction together with the sync cursor, and
+   * that tab closing: another tab with a handle takes it over. Inbound changes arrive in chunks
+   * of `chunkSize` change rows (default 4096) and are applied in transactions of whole chunks
+   * together with the sync cursor, and
    * fire change listeners with source `'sync'`; local writes are uploaded as they commit,
    * including those made offline.
    *

@@ -51,7 +51,7 @@ export interface SyncOptions {
    * ```
    */
   token?: string | TokenFunction;
-  /** Change rows per chunk (default 1024): each inbound chunk is one transaction. */
+  /** Change rows per chunk (default 4096, the server may lower it); inbound chunks are applied in transactions of whole chunks. */
   chunkSize?: number;
 }
 

@@ -20,8 +20,8 @@
 
 use super::frame::{Changes, ErrorFrame, Frame, Hello, Welcome};
 use super::{
-    in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_FRAME_PAYLOAD,
-    MAX_ROWS_PER_FRAME,
+    in_transaction, schema_id, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, MAX_CHUNK_SIZE,
+    MAX_FRAME_PAYLOAD, MAX_ROWS_PER_FRAME,
 };
 use crate::crdt::{self, Cursor, SiteFilter};
 use crate::error::{Error, Result};
@@ -42,7 +42,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            max_chunk: DEFAULT_CHUNK_SIZE * 8,
+            max_chunk: MAX_CHUNK_SIZE,
             window: DEFAULT_WINDOW,
             incarnation: [0; 16],
         }
