@@ -14,8 +14,38 @@ const waitStatus = (s, want) =>
 
 let kept = null; // the last synced database, for the change rows handed to crsqlite-wasm
 
-/** A fresh OPFS database syncs the room: time from db.sync() to 'up-to-date'. */
-async function initialSync({ url, room, migrations, table, chunkSize }) {
+/** The 20 live queries of the "with live queries" run: each re-runs on every sync commit. */
+const LIVE = [
+  'SELECT count(*) AS n FROM m',
+  'SELECT id, a FROM m ORDER BY id DESC LIMIT 20',
+  'SELECT max(id) AS x FROM m',
+  'SELECT sum(b) AS s FROM m',
+];
+
+/** Main-thread tasks over 50 ms (Chromium's 'longtask' entries), until stopped: the longest. */
+function longTasks() {
+  let longest = 0;
+  let count = 0;
+  let observer = null;
+  try {
+    observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        count++;
+        longest = Math.max(longest, e.duration);
+      }
+    });
+    observer.observe({ type: 'longtask', buffered: false });
+  } catch {
+    observer = null; // not supported by this engine
+  }
+  return () => {
+    observer?.disconnect();
+    return observer ? { longestMs: longest, count } : null;
+  };
+}
+
+/** A fresh OPFS database syncs the room: time from db.sync() to 'up-to-date' (`live`: with 20 live queries open). */
+async function initialSync({ url, room, migrations, table, chunkSize, live = 0 }) {
   if (kept) {
     await kept.db.close();
     await removeOpfs(['.synqlite', kept.name]);
@@ -23,17 +53,32 @@ async function initialSync({ url, room, migrations, table, chunkSize }) {
   const name = uniqueName('sync');
   const db = await openDatabase({ name, migrations, storage: 'opfs' });
   let progressEvents = 0;
+  let liveRuns = 0;
+  const stops = [];
+  for (let i = 0; i < live; i++) {
+    const ready = new Promise((resolve) => {
+      stops.push(db.liveQuery(LIVE[i % LIVE.length], [], () => {
+        liveRuns++;
+        resolve();
+      }));
+    });
+    await ready;
+  }
+  liveRuns = 0;
+  const stopLong = longTasks();
   const t0 = performance.now();
   const s = db.sync({ url, room, ...(chunkSize && { chunkSize }) });
   s.onProgress(() => progressEvents++);
   await waitStatus(s, 'up-to-date');
   const ms = performance.now() - t0;
+  const long = stopLong();
+  for (const stop of stops) stop();
   const final = s.progress;
   await s.stop();
   const [{ n }] = await db.query(`SELECT count(*) AS n FROM ${table}`);
   const { wasmMemoryBytes, t } = await db.call({ op: 'stats' }); console.log('TIMING', ms, JSON.stringify(t));
   kept = { db, name };
-  return { ms, progressEvents, rows: Number(n), changeRows: final.total, wasmMemoryBytes };
+  return { ms, progressEvents, rows: Number(n), changeRows: final.total, wasmMemoryBytes, liveRuns, longTasks: long };
 }
 
 /** The main thread's JS heap (Chromium's performance.memory), sampled every 50 ms until stopped. */

@@ -25,6 +25,8 @@ SELECT crsql_as_crr('m');
 const W = {
   initial: 'sync: initial sync of 50k rows x 5 cols (250k change rows) from the server into a fresh OPFS db, db.sync() to up-to-date',
   latency: 'sync: exec() in client A -> change listener in client B through the server (median of 50)',
+  live: 'sync: the same initial sync with 20 live queries open on the synced table / without (factor)',
+  longTask: 'sync: longest main-thread task during that sync with 20 live queries',
 };
 // The scale workload (only with BENCH_ONLY matching "scale": about a minute of syncing).
 const SCALE_ROWS = 1_000_000;
@@ -168,6 +170,42 @@ export async function runSync({ context, url, log, selected, reps: repsOverride 
       log(`${W.initial}: synqlite ${e.synqlite} ms, anchor ${e.anchor_value} ms, ratio ${e.ratio}; ` +
         `${detail.initial.rowsPerSecond} rows/s, progress events ${detail.initial.progressEvents.join('/')}, ` +
         `peak wasm memory ${(detail.initial.peakWasmMemoryBytes / 2 ** 20).toFixed(1)} MiB`);
+    }
+
+    if (selected(W.live) || selected(W.longTask)) {
+      const seeded = await (await fetch(`${server.http}/rooms/live/seed?rows=${ROWS}&table=m`, { method: 'POST' })).json();
+      const args = { url: server.url, room: 'live', migrations: server.migrations, table: 'm' };
+      const reps = repsOverride ?? REPS;
+      await call('initialSync', { ...args, live: 20 }); // warm-up
+      const none = [];
+      const live = [];
+      for (let i = 0; i < reps; i++) {
+        // Alternate the order: neither kind always runs on a warmer machine.
+        const pair = i % 2 ? [20, 0] : [0, 20];
+        for (const n of pair) (n ? live : none).push(await call('initialSync', { ...args, live: n }));
+      }
+      for (const r of [...none, ...live]) {
+        if (r.rows !== ROWS || r.changeRows !== seeded.changes) failures.push(`${W.live}: synced ${r.rows} rows / ${r.changeRows} change rows`);
+      }
+      const factor = median(live.map((r) => r.ms)) / median(none.map((r) => r.ms));
+      entries.push({
+        workload: W.live, unit: 'x', synqlite: round(factor), anchor: null, anchor_value: null, ratio: null,
+        _reps: reps, _targetText: '<= 1.2x', _ok: factor <= 1.2,
+      });
+      const longest = live.map((r) => r.longTasks?.longestMs ?? null);
+      if (longest.every((v) => v !== null)) {
+        const worst = Math.max(...longest);
+        entries.push({
+          workload: W.longTask, unit: 'ms', synqlite: round(worst), anchor: null, anchor_value: null, ratio: null,
+          _reps: reps, _targetMs: 50,
+        });
+      }
+      detail.live = {
+        msNone: none.map((r) => round(r.ms)), msLive: live.map((r) => round(r.ms)),
+        liveRuns: live.map((r) => r.liveRuns), longTasks: live.map((r) => r.longTasks),
+      };
+      log(`${W.live}: ${round(factor)}x (${detail.live.msLive.join('/')} vs ${detail.live.msNone.join('/')} ms), ` +
+        `live-query runs ${detail.live.liveRuns.join('/')}, main-thread long tasks ${JSON.stringify(detail.live.longTasks)}`);
     }
 
     if (scaleAsked()) {

@@ -229,6 +229,8 @@ class SyncConnection {
     const inbox: Uint8Array[] = [];
     const drain = async (db: WasmDatabase): Promise<void> => {
       const batch = inbox.splice(0, MAX_BATCH_FRAMES);
+      // Already handled by the close task (which takes what is left).
+      if (batch.length === 0) return;
       if (inbox.length > 0) this.schedule(drain);
       await this.handle(db, ws, batch);
     };
