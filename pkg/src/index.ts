@@ -99,6 +99,9 @@ function report(e: unknown): void {
   else console.error(e);
 }
 
+/** Least time between two re-runs of a live query caused by changes the sync merged. */
+const SYNC_RERUN_MS = 100;
+
 interface LiveRead {
   sql: string;
   params: SqlParams | undefined;
@@ -373,7 +376,8 @@ export class Database implements Queryable {
   /**
    * Runs `sql` now and again whenever a table it reads changes (the tables are found by SQLite,
    * so views, joins and subqueries count), calling `onRows` with the rows each time. Re-runs are
-   * coalesced: a burst of commits causes at most one query in flight plus one after it.
+   * coalesced: a burst of commits causes at most one query in flight plus one after it; changes
+   * merged by the sync re-run it at most every 100 ms (always once after the last of them).
    *
    * ```ts
    * const stop = db.liveQuery<{ title: string }>('SELECT title FROM songs ORDER BY title', [], (rows) => render(rows));
@@ -399,9 +403,24 @@ export class Database implements Queryable {
       },
       () => stopped,
     );
-    const off = this.hub.onTables((changed) => {
+    // Changes merged by the sync come in bursts of commits (an initial sync commits every few
+    // ms): re-runs they cause start at most every SYNC_RERUN_MS, the last one after the burst.
+    let lastRun = -Infinity;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const runNow = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      lastRun = performance.now();
+      run();
+    };
+    const off = this.hub.onTables((changed, source) => {
       // Until the read set is known, any change may matter.
-      if (!tables || changed.some((t) => tables!.has(t))) run();
+      if (tables && !changed.some((t) => tables!.has(t))) return;
+      if (source !== 'sync') return runNow();
+      if (timer !== undefined) return;
+      const wait = lastRun + SYNC_RERUN_MS - performance.now();
+      if (wait <= 0) runNow();
+      else timer = setTimeout(runNow, wait);
     });
     (this.call({ op: 'tables', sql }) as Promise<string[]>).then(
       (t) => {
@@ -411,9 +430,10 @@ export class Database implements Queryable {
         // The query itself reports the error.
       },
     );
-    run();
+    runNow();
     return () => {
       stopped = true;
+      clearTimeout(timer);
       off();
     };
   }

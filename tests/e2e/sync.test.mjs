@@ -181,6 +181,39 @@ test('initial sync of 50k rows: exact progress, and killing the worker or closin
   record('sync-kill', 'yes');
 });
 
+test('a live query follows an initial sync at most every 100 ms and ends on the synced state', async () => {
+  await sync.seed('live', 20_000);
+  const page = await openPage(await context(), server.url);
+  const got = await page.evaluate(async ({ url, migrations }) => {
+    const db = await synqlite.openDatabase({ name: 'live', migrations, storage: 'auto' });
+    const counts = [];
+    const starts = [];
+    const stop = db.liveQuery('SELECT count(*) AS n FROM songs', [], (rows) => counts.push(Number(rows[0].n)));
+    while (counts.length === 0) await new Promise((r) => setTimeout(r, 10));
+    // Count the reads the live query makes: the tab's own calls to the worker.
+    const t0 = performance.now();
+    const s = db.sync({ url, room: 'live' });
+    const off = db.onAny((changes, source) => source === 'sync' && starts.push(performance.now()));
+    await new Promise((resolve) => s.onStatus((st) => st === 'up-to-date' && resolve()));
+    const syncMs = performance.now() - t0;
+    const [{ n }] = await db.query('SELECT count(*) AS n FROM songs');
+    // The last re-run comes at most 100 ms after the last merged commit.
+    const deadline = performance.now() + 5000;
+    while (counts.at(-1) !== Number(n) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    stop();
+    off();
+    await s.stop();
+    await db.close();
+    return { counts, commits: starts.length, syncMs, n: Number(n) };
+  }, { url: sync.url, migrations });
+  assert.equal(got.n, 20_000);
+  assert.equal(got.counts.at(-1), 20_000, 'the last delivery is the synced state');
+  // One initial read, then at most one per 100 ms of sync plus the trailing one.
+  const bound = 2 + Math.ceil(got.syncMs / 100);
+  assert.ok(got.counts.length <= bound, `${got.counts.length} deliveries for ${got.commits} merged commits in ${Math.round(got.syncMs)} ms (bound ${bound})`);
+  assert.ok(got.counts.every((c, i) => i === 0 || c >= got.counts[i - 1]), 'counts only grow');
+});
+
 test('errors a retry cannot fix surface as status error with their code', async () => {
   const page = await openPage(await context(), server.url);
   const r = await page.evaluate(async ({ url, migrations }) => {
