@@ -13,6 +13,7 @@
 //! A pool whose handles are still held by a worker that is shutting down (a tab that just closed)
 //! is retried for a few seconds before giving up with `STORAGE_UNAVAILABLE`.
 
+use crate::idb_vfs::idb::storage_error;
 use crate::idb_vfs::IdbStore;
 use sqlite_wasm_rs::WasmOsCallback;
 use sqlite_wasm_vfs::sahpool::{self, OpfsSAHError, OpfsSAHPoolCfgBuilder, OpfsSAHPoolUtil};
@@ -160,6 +161,15 @@ async fn open_opfs(name: &str) -> Result<(Connection, Backend)> {
                 sleep(delay).await;
                 waited += delay;
                 delay = (delay * 2).min(500);
+            }
+            // No room left in the origin's quota for the pool's files: SQLITE_FULL, as writes.
+            Err(OpfsSAHError::Opfs {
+                operation, value, ..
+            }) => {
+                return Err(storage_error(
+                    &format!("could not open the OPFS pool of {name:?}: {operation}"),
+                    &value,
+                ))
             }
             Err(e) => {
                 return Err(Error::StorageUnavailable(format!(

@@ -76,6 +76,27 @@ function toWire(e: unknown): WireError {
   return wireError('INTERNAL', String(e));
 }
 
+/** How close to its quota the origin is when an OPFS write error is taken for a full quota. */
+const QUOTA_MARGIN = 2 * 1024 * 1024;
+
+/**
+ * Firefox reports a full quota on an OPFS sync access handle as a short write of 0 bytes, not
+ * as the spec's QuotaExceededError, so SQLite sees `SQLITE_IOERR_WRITE`. When the origin is then
+ * within 2 MiB (or 2%) of its quota, the error is reported as the `SQLITE_FULL` it is.
+ */
+async function fullOrIo(error: WireError): Promise<WireError> {
+  const estimate = await navigator.storage?.estimate?.().catch(() => null);
+  if (!estimate?.quota || estimate.usage === undefined) return error;
+  const left = estimate.quota - estimate.usage;
+  if (left > Math.max(QUOTA_MARGIN, estimate.quota * 0.02)) return error;
+  return {
+    ...error,
+    code: 'SQLITE_FULL',
+    extendedCode: 'SQLITE_FULL',
+    message: `storage quota exceeded: an OPFS write failed with ${left} of ${estimate.quota} bytes left (${error.message}); free some space or request persistent storage with storage.persist()`,
+  };
+}
+
 function post(message: WorkerMessage): void {
   scope.postMessage(message);
 }
@@ -286,6 +307,7 @@ class Executor {
       }
     } catch (e) {
       failure = toWire(e);
+      if (failure.extendedCode === 'SQLITE_IOERR_WRITE' && db.storage === 'opfs') failure = await fullOrIo(failure);
     }
     // SQLite may end a transaction by itself (ON CONFLICT ROLLBACK, a full disk).
     if (this.active && db.isAutocommit()) this.endTx();

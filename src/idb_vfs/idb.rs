@@ -75,11 +75,19 @@ pub(crate) fn describe(err: &JsValue) -> (String, String) {
     ("Error".into(), text)
 }
 
-/// Maps an IndexedDB failure: `QuotaExceededError` becomes `SQLITE_FULL`, anything else
-/// `STORAGE_UNAVAILABLE`; both keep the DOMException's name and message.
+const QUOTA_EXCEEDED: &str = "QuotaExceededError";
+
+/// Whether `err` is the browser's "quota exceeded" DOMException.
+pub(crate) fn is_quota_error(err: &JsValue) -> bool {
+    describe(err).0 == QUOTA_EXCEEDED
+}
+
+/// Maps a failure of browser storage (IndexedDB, or OPFS while opening its pool):
+/// `QuotaExceededError` becomes `SQLITE_FULL`, anything else `STORAGE_UNAVAILABLE`; both keep
+/// the DOMException's name and message.
 pub(crate) fn storage_error(context: &str, err: &JsValue) -> Error {
     let (name, message) = describe(err);
-    if name == "QuotaExceededError" {
+    if name == QUOTA_EXCEEDED {
         Error::sqlite(
             13, // SQLITE_FULL
             format!(

@@ -111,7 +111,8 @@ pub struct IdbStore {
     file_name: String,
     file: Rc<RefCell<BlockFile>>,
     state: Rc<vfs::VfsState>,
-    db: IdbDatabase,
+    /// The IndexedDB connection; replaced by a new one after a flush ran out of quota.
+    db: Rc<RefCell<IdbDatabase>>,
     fail_next_flush: Cell<bool>,
     // Released after `db` is closed (fields drop after `Drop::drop` ran).
     _lock: Option<idb::HeldLock>,
@@ -174,7 +175,7 @@ impl IdbStore {
             file_name,
             file,
             state,
-            db,
+            db: Rc::new(RefCell::new(db)),
             fail_next_flush: Cell::new(false),
             _lock: lock,
             _claim: claim,
@@ -263,10 +264,21 @@ impl IdbStore {
 
         let slot = Rc::new(FlushSlot::default());
         let (task_slot, file, context) = (slot.clone(), self.file.clone(), self.flush_context());
+        let (connection, db_name) = (self.db.clone(), Self::idb_name(&self.name));
         let done = idb::transaction_promise(&tx);
         wasm_bindgen_futures::spawn_local(async move {
             let outcome = JsFuture::from(done).await;
             drop(guard);
+            let quota = outcome.is_err()
+                && tx
+                    .error()
+                    .is_some_and(|e| idb::is_quota_error(&JsValue::from(e)));
+            if quota {
+                // Firefox refuses every later put on a connection whose transaction exceeded
+                // the quota (InvalidStateError), even one that frees space: a new connection
+                // starts clean. The caller runs no SQL before this flush's future resolved.
+                reconnect(&connection, &db_name).await;
+            }
             let result = match file.try_borrow_mut() {
                 Err(_) => Err(Error::Internal("database file busy at flush end".into())),
                 Ok(mut f) if outcome.is_ok() => {
@@ -308,7 +320,13 @@ impl IdbStore {
         (IdbTransaction, Rc<Cell<Option<String>>>, FlushGuard),
         (Option<IdbTransaction>, JsValue),
     > {
-        let tx = idb::write_transaction(&self.db).map_err(|e| (None, e))?;
+        let db = self.db.try_borrow().map_err(|_| {
+            (
+                None,
+                JsValue::from_str("the IndexedDB connection is being replaced"),
+            )
+        })?;
+        let tx = idb::write_transaction(&db).map_err(|e| (None, e))?;
         let fail = |e: JsValue| (Some(tx.clone()), e);
         let blocks = tx.object_store(idb::BLOCKS).map_err(fail)?;
         let meta = tx.object_store(idb::META).map_err(fail)?;
@@ -392,7 +410,24 @@ impl Drop for IdbStore {
     fn drop(&mut self) {
         self.state.detach(&self.file_name, &self.file);
         // Pending transactions (a flush in flight) still complete after close().
-        self.db.close();
+        if let Ok(db) = self.db.try_borrow() {
+            db.close();
+        }
+    }
+}
+
+/// Replaces `connection` by a new connection to `db_name`, unless the store was closed meanwhile
+/// (then nothing holds it any more) or the open fails (then the old one stays).
+async fn reconnect(connection: &Rc<RefCell<IdbDatabase>>, db_name: &str) {
+    let Ok(fresh) = idb::open_database(db_name).await else {
+        return;
+    };
+    match connection.try_borrow_mut() {
+        Ok(mut db) if Rc::strong_count(connection) > 1 => {
+            db.close();
+            *db = fresh;
+        }
+        _ => fresh.close(),
     }
 }
 

@@ -34,6 +34,10 @@ const ROWS = [
   ['Sync: worker killed / tab closed mid-sync resumes exactly', ['sync-kill'], /^initial sync of 50k rows/],
   ['Sync hand-over between tabs', ['sync-tabs'], /^the sync runs in the owning tab/],
   ['`storage.persist()` (the persistence prompt)', ['persist'], /^storage\.persist\(\) settles/],
+  ['Private window: what opens, data kept for the session', ['private'], /^private window/],
+  ['Storage full on OPFS (1 / 16 MiB quota)', ['quota-opfs'], /^storage full on opfs/],
+  ['Storage full on IndexedDB (1 / 16 MiB quota)', ['quota-idb'], /^storage full on idb/],
+  ['`storage: \'auto\'` with a 1 MiB quota', ['quota-auto'], /^storage: 'auto' with a 1 MiB quota/],
   ['Demo app (two tabs, media, playlists)', ['demo'], /^deleting a song removes it/],
   ['Demo app syncing between two browsers', ['demo-sync'], /^a room seeded with 50k songs/],
 ];

@@ -69,26 +69,44 @@ if (!['chromium', 'firefox', 'webkit'].includes(ENGINE)) throw new Error(`SYNQLI
  * `{ context, close() }`, `context` with Playwright's `newPage()`/`pages()`.
  * `{ storageApi: false }` asks for a browser without the Storage API (navigator.storage, hence no
  * OPFS), as WebKitGTK ships; `{ profile: dir }` for one on the profile `dir`, kept after close (a
- * browser restart). Either resolves to null for an engine whose driver cannot launch it so
- * (WebKit's WebDriver sessions keep website data in memory only).
+ * browser restart); `{ quota: { origin, bytes } }` for one whose storage quota for `origin` is
+ * `bytes` (Chromium: DevTools' `Storage.overrideQuotaForOrigin`; Firefox: the quota manager's
+ * fixed limit, which caps every origin); `{ private: true }` for a private window (Chromium: an
+ * off-the-record context; Firefox: private browsing from the start; WebKit: its WebDriver
+ * sessions always are, website data in memory only). Each resolves to null for an engine whose
+ * driver cannot launch it so (WebKit's sessions keep no profile and have no quota).
  */
-export async function launch({ storageApi = true, profile } = {}) {
+export async function launch({ storageApi = true, profile, quota, private: incognito = false } = {}) {
   if (!storageApi && ENGINE !== 'webkit') return null;
-  if (profile && ENGINE === 'webkit') return null;
+  if ((profile || quota) && ENGINE === 'webkit') return null;
   const dir = profile ?? (await mkdtemp(join(tmpdir(), `synqlite-${ENGINE}-`)));
   let context;
   let stop;
-  if (ENGINE === 'chromium') {
+  if (ENGINE === 'chromium' && incognito) {
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    context = await browser.newContext();
+    stop = () => browser.close();
+  } else if (ENGINE === 'chromium') {
     context = await chromium.launchPersistentContext(dir, {
       executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
       headless: true,
       args: CHROMIUM_ARGS,
     });
     stop = () => context.close();
+    if (quota) {
+      const [first] = context.pages();
+      const cdp = await context.newCDPSession(first ?? (await context.newPage()));
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: quota.origin, quotaSize: quota.bytes });
+    }
   } else {
     const { launchFirefox } = await import('./drivers/firefox.mjs');
     const { launchWebKit } = await import('./drivers/webkit.mjs');
-    ({ context, close: stop } = await (ENGINE === 'firefox' ? launchFirefox(dir) : launchWebKit(dir, storageApi ? {} : { features: '' })));
+    // Firefox gives an origin min(limit, max(limit / 5, 10 MiB)): below 10 MiB, the limit itself.
+    const prefs = {
+      ...(quota ? { 'dom.quotaManager.temporaryStorage.fixedLimit': Math.ceil(quota.bytes / 1024) } : {}),
+      ...(incognito ? { 'browser.privatebrowsing.autostart': true } : {}),
+    };
+    ({ context, close: stop } = await (ENGINE === 'firefox' ? launchFirefox(dir, { prefs }) : launchWebKit(dir, storageApi ? {} : { features: '' })));
   }
   return {
     engine: ENGINE,

@@ -36,12 +36,14 @@ test('idb: killing the worker and closing the page during a 50k-row initial sync
   const closeAt = 0.2 + Math.random() * 0.5;
   console.log(`idb kill points: ${fractions.map((f) => f.toFixed(3)).join(', ')}; page closed at ${closeAt.toFixed(3)}`);
   const page = await openPage(browser.context, server.url);
-  const kills = await page.evaluate(async ({ url, room, migrations, fractions }) => {
+  const kills = await page.evaluate(async ({ url, room, migrations, fractions }) => untilStall((async () => {
     const seen = [];
     for (const fraction of fractions) {
       const worker = new Worker(new URL('/pkg/dist/worker.js', location.href), { type: 'module' });
+      step(`open, to kill at ${fraction}`);
       const db = await synqlite.openDatabase({ name: 'big', storage: 'idb', migrations, worker });
-      const s = db.sync({ url, room });
+      step('opened');
+      const s = traceSync(db.sync({ url, room }), 'sync');
       const at = await new Promise((resolve) => {
         s.onProgress(({ applied, total }) => {
           if (total > 0 && applied >= total * fraction) resolve({ applied, total, storage: db.storage });
@@ -49,10 +51,11 @@ test('idb: killing the worker and closing the page during a 50k-row initial sync
         s.onStatus((st) => st === 'up-to-date' && resolve({ done: true }));
       });
       worker.terminate();
+      step(`terminated at ${JSON.stringify(at)}`);
       seen.push(at);
     }
     return seen;
-  }, { url: sync.url, room: ROOM, migrations, fractions });
+  })()), { url: sync.url, room: ROOM, migrations, fractions });
   assert.equal(kills.length, 2);
   for (const k of kills) {
     assert.ok(!k.done, 'killed before the end');
@@ -62,30 +65,34 @@ test('idb: killing the worker and closing the page during a 50k-row initial sync
   assert.ok(kills[1].total < kills[0].total, `the restart announced only what was left: ${JSON.stringify(kills)}`);
 
   // Now close the whole page mid-sync.
-  const closedAt = await page.evaluate(async ({ url, room, migrations, closeAt }) => {
+  const closedAt = await page.evaluate(async ({ url, room, migrations, closeAt }) => untilStall((async () => {
+    step('open, to close the page');
     const db = await synqlite.openDatabase({ name: 'big', storage: 'idb', migrations });
-    const s = db.sync({ url, room });
+    const s = traceSync(db.sync({ url, room }), 'sync');
     return new Promise((resolve) => {
       s.onProgress((p) => p.total > 0 && p.applied >= p.total * closeAt && resolve(p));
       s.onStatus((st) => st === 'up-to-date' && resolve({ done: true }));
     });
-  }, { url: sync.url, room: ROOM, migrations, closeAt });
+  })()), { url: sync.url, room: ROOM, migrations, closeAt });
   assert.ok(!closedAt.done, 'closed before the end');
   await page.close();
 
   // Reopen: intact, resumes after the last committed chunk, progress is monotonic and exact,
   // and the rows are exactly the server's.
   const again = await openPage(browser.context, server.url);
-  const done = await again.evaluate(async ({ url, room, migrations }) => {
+  const done = await again.evaluate(async ({ url, room, migrations }) => untilStall((async () => {
+    step('reopen');
     const db = await synqlite.openDatabase({ name: 'big', storage: 'idb', migrations });
+    step('reopened');
     const [integrity] = await db.query('PRAGMA integrity_check');
-    const s = db.sync({ url, room });
+    step(`integrity ${integrity.integrity_check}`);
+    const s = traceSync(db.sync({ url, room }), 'sync');
     const progress = [];
     s.onProgress((p) => progress.push(p));
     await new Promise((r) => (s.status === 'up-to-date' ? r() : s.onStatus((st) => st === 'up-to-date' && r())));
     window.dbs = { big: db };
     return { integrity, progress, final: s.progress, status: s.status, storage: db.storage };
-  }, { url: sync.url, room: ROOM, migrations });
+  })()), { url: sync.url, room: ROOM, migrations });
   assert.equal(done.storage, 'idb');
   assert.deepEqual(done.integrity, { integrity_check: 'ok' });
   assert.equal(done.status, 'up-to-date');

@@ -48,14 +48,17 @@ class FirefoxTarget {
   }
 }
 
-/** Launches Firefox on the fresh profile `dir`; resolves to `{ context, close }` parts. */
-export async function launchFirefox(dir) {
+/**
+ * Launches Firefox on the fresh profile `dir` with `prefs` on top of FIREFOX_PREFS; resolves to
+ * `{ context, close }` parts.
+ */
+export async function launchFirefox(dir, { prefs = {} } = {}) {
   const browser = await puppeteer.launch({
     browser: 'firefox',
     executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr',
     headless: true,
     userDataDir: dir,
-    extraPrefsFirefox: FIREFOX_PREFS,
+    extraPrefsFirefox: { ...FIREFOX_PREFS, ...prefs },
     protocolTimeout: 600_000,
   });
   // The first tab is kept blank: closing the last tab would end the browser.
