@@ -17,13 +17,15 @@
 // Numbers only: nothing is asserted except that both libraries computed the same results.
 //
 // Env: BENCH_REPS=n overrides every repetition count; BENCH_ONLY=regex selects workloads by name;
-// either one makes it write results/partial*.json instead of latest*.json.
+// either one makes it write results/partial*.json instead of latest*.json. SYNQLITE_BROWSER=firefox
+// runs it all in Firefox ESR instead (same anchors) and writes results/latest-firefox*.json
+// (partial-firefox*.json); `npm run bench` runs both browsers.
 import { readFile, writeFile, mkdir, access } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { resolve, join } from 'node:path';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { startServer, launch } from '../tests/e2e/harness.mjs';
+import { startServer, launch, ENGINE as BROWSER } from '../tests/e2e/harness.mjs';
 import { expect as expected, makeIds } from './common.mjs';
 import { runReactivity, REACTIVITY_WORKLOADS } from './reactivity-run.mjs';
 import { runCrdt, CRDT_WORKLOADS } from './crdt-run.mjs';
@@ -130,6 +132,8 @@ async function main() {
     headers: { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' },
   });
   const browser = await launch();
+  const browserVersion = browser.version;
+  log(`bench: ${browserVersion}`);
   const samples = []; // { workload, lib, ms, check }
   const failures = [];
   let env;
@@ -344,7 +348,8 @@ async function main() {
 
   // Files.
   // A filtered or shortened run must not replace the full results.
-  const stem = only || repsOverride ? 'partial' : 'latest';
+  const suffix = BROWSER === 'chromium' ? '' : `-${BROWSER}`;
+  const stem = `${only || repsOverride ? 'partial' : 'latest'}${suffix}`;
   await mkdir(RESULTS, { recursive: true });
   const flat = all.map(({ workload, unit, synqlite, anchor, anchor_value, ratio }) => ({ workload, unit, synqlite, anchor, anchor_value, ratio }));
   // The server load rows come from bench/server.mjs (`npm run bench:server`): kept as they are.
@@ -355,17 +360,17 @@ async function main() {
   const isScale = (r) => r.workload?.startsWith('scale: ');
   const scaleRows = flat.filter(isScale);
   if (scaleRows.length === 0) flat.push(...((await previous(`${stem}.json`)) ?? []).filter(isScale));
-  else if (stem === 'partial') {
-    const latest = (await previous('latest.json')) ?? [];
+  else if (stem.startsWith('partial')) {
+    const latest = (await previous(`latest${suffix}.json`)) ?? [];
     const server = latest.filter((r) => r.workload?.startsWith('server: '));
     const rest = latest.filter((r) => !isScale(r) && !r.workload?.startsWith('server: '));
-    await writeFile(join(RESULTS, 'latest.json'), JSON.stringify([...rest, ...scaleRows, ...server], null, 2) + '\n');
-    console.log('bench: the scale rows also went into bench/results/latest.json');
+    await writeFile(join(RESULTS, `latest${suffix}.json`), JSON.stringify([...rest, ...scaleRows, ...server], null, 2) + '\n');
+    console.log(`bench: the scale rows also went into bench/results/latest${suffix}.json`);
   }
   const serverEnv = (await previous(`${stem}-detail.json`))?.env?.server;
   await writeFile(join(RESULTS, `${stem}.json`), JSON.stringify([...flat, ...serverRows], null, 2) + '\n');
   await writeFile(join(RESULTS, `${stem}-detail.json`), JSON.stringify({
-    date: new Date().toISOString(), anchor: anchorName, env: { ...env, ...(serverEnv ? { server: serverEnv } : {}) },
+    date: new Date().toISOString(), browser: browserVersion, anchor: anchorName, env: { ...env, ...(serverEnv ? { server: serverEnv } : {}) },
     results: [...all, ...serverRows], sizes: sz, samples, failures,
   }, null, 2) + '\n');
   console.log(`wrote bench/results/${stem}.json and ${stem}-detail.json`);

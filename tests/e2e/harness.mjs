@@ -82,6 +82,11 @@ export async function launch({ storageApi = true, profile, quota, private: incog
   const dir = profile ?? (await mkdtemp(join(tmpdir(), `synqlite-${ENGINE}-`)));
   let context;
   let stop;
+  let version = '';
+  if (ENGINE === 'chromium') {
+    const { execFileSync } = await import('node:child_process');
+    version = execFileSync(process.env.CHROMIUM ?? '/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  }
   if (ENGINE === 'chromium' && incognito) {
     const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     context = await browser.newContext();
@@ -106,10 +111,12 @@ export async function launch({ storageApi = true, profile, quota, private: incog
       ...(quota ? { 'dom.quotaManager.temporaryStorage.fixedLimit': Math.ceil(quota.bytes / 1024) } : {}),
       ...(incognito ? { 'browser.privatebrowsing.autostart': true } : {}),
     };
-    ({ context, close: stop } = await (ENGINE === 'firefox' ? launchFirefox(dir, { prefs }) : launchWebKit(dir, storageApi ? {} : { features: '' })));
+    ({ context, close: stop, version } = await (ENGINE === 'firefox' ? launchFirefox(dir, { prefs }) : launchWebKit(dir, storageApi ? {} : { features: '' })));
   }
   return {
     engine: ENGINE,
+    /** The browser's name and version as it reports them. */
+    version,
     context,
     async close() {
       await stop();
