@@ -49,6 +49,14 @@ const FATAL = new Set([
 ]);
 /** Most received frames handled by one task (the server's window keeps it to a few). */
 const MAX_BATCH_FRAMES = 16;
+/**
+ * Most frames, and bytes, received and not handled yet. A server keeps at most its window of
+ * change chunks unacknowledged (4), plus acknowledgements of ours and a few control frames: more
+ * means it ignores flow control, and the sync stops with `PROTOCOL_ERROR` instead of queueing
+ * a flood in the worker's memory.
+ */
+const MAX_INBOX_FRAMES = 64;
+const MAX_INBOX_BYTES = 64 * 1024 * 1024;
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 /** How long a tab's token function may take before the connect attempt counts as failed. */
@@ -227,16 +235,27 @@ class SyncConnection {
     // (consecutive change chunks in one transaction), so a device slower than the network
     // commits less often; the server's window of unacknowledged chunks bounds the batch.
     const inbox: Uint8Array[] = [];
+    let inboxBytes = 0;
     const drain = async (db: WasmDatabase): Promise<void> => {
       const batch = inbox.splice(0, MAX_BATCH_FRAMES);
+      for (const f of batch) inboxBytes -= f.byteLength;
       // Already handled by the close task (which takes what is left).
       if (batch.length === 0) return;
       if (inbox.length > 0) this.schedule(drain);
       await this.handle(db, ws, batch);
     };
     ws.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
-      if (typeof e.data === 'string') return;
+      if (typeof e.data === 'string' || this.ws !== ws) return;
       inbox.push(new Uint8Array(e.data));
+      inboxBytes += e.data.byteLength;
+      if (inbox.length > MAX_INBOX_FRAMES || inboxBytes > MAX_INBOX_BYTES) {
+        const message = `the server sent ${inbox.length} frames (${inboxBytes} bytes) that were not handled yet, past the ` +
+          `${MAX_INBOX_FRAMES} frames / ${MAX_INBOX_BYTES} bytes a server within its window can send: it ignores flow control`;
+        inbox.length = 0;
+        inboxBytes = 0;
+        this.fail(ws, { code: 'PROTOCOL_ERROR', message });
+        return;
+      }
       // In a task of its own, after the message events already queued (frames that arrived
       // while the previous batch was applied) joined the inbox.
       if (inbox.length === 1) setTimeout(() => this.schedule(drain), 0);
@@ -246,6 +265,7 @@ class SyncConnection {
     ws.onclose = () =>
       this.schedule(async (db) => {
         if (inbox.length > 0) await this.handle(db, ws, inbox.splice(0));
+        inboxBytes = 0;
         this.lost(ws, null);
       });
     ws.onerror = () => {

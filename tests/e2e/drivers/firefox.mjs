@@ -10,6 +10,12 @@ export const FIREFOX_PREFS = {
   // none, so answer it the way Firefox's own tests do: granted.
   'dom.storageManager.prompt.testing': true,
   'dom.storageManager.prompt.testing.allow': true,
+  // Tests and the bench drive several tabs at once, only one of them in front. Firefox runs the
+  // timers of a hidden tab at most once a second (and budgets them); headless Chromium treats
+  // every tab as visible. Same conditions for both: no background throttling.
+  'dom.min_background_timeout_value': 4,
+  'dom.min_background_timeout_value_without_budget_throttling': 4,
+  'dom.timeout.enable_budget_timer_throttling': false,
 };
 
 const AGENT = `(${installAgent})(false)`;
