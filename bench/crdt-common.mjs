@@ -56,3 +56,42 @@ export function deleteArgs(n) {
 
 /** A JS number from a bigint/number result cell. */
 export const num = (v) => (typeof v === 'bigint' ? Number(v) : v);
+
+/**
+ * The plain-vs-replicated workloads, the same for both engines: each runs on two fresh
+ * databases (`<name>-plain`, `<name>-crr`) through the engine's `withDb(name, fn)`, `insert(db,
+ * rows, crr)` (one transaction) and `updateDelete(db, rows, crr)` (one statement per row).
+ * `puts` (IndexedDB writes) is reported where the engine counts them.
+ */
+export function pairWorkloads({ withDb, insert, updateDelete }) {
+  return {
+    /** 10k-row insert in one transaction into a plain table, then into a replicated one. */
+    async insertPair({ name, n }) {
+      const rows = makeRows(n);
+      const plain = await withDb(`${name}-plain`, (db) => insert(db, rows, false));
+      const crr = await withDb(`${name}-crr`, (db) => insert(db, rows, true));
+      return {
+        plain: plain.ms, crr: crr.ms,
+        settled: { plain: plain.settledMs, crr: crr.settledMs },
+        ...(plain.puts === undefined ? {} : { puts: { plain: plain.puts, crr: crr.puts } }),
+        check: [plain.read, crr.read, crr.clocks],
+      };
+    },
+
+    /** Update and delete of every row of a 10k-row table, one statement per row, 1 tx each. */
+    async updateDeletePair({ name, n }) {
+      const rows = makeRows(n);
+      const plain = await withDb(`${name}-plain`, (db) => updateDelete(db, rows, false));
+      const crr = await withDb(`${name}-crr`, (db) => updateDelete(db, rows, true));
+      return {
+        update: { plain: plain.update.ms, crr: crr.update.ms },
+        del: { plain: plain.del.ms, crr: crr.del.ms },
+        settled: {
+          update: { plain: plain.update.settledMs, crr: crr.update.settledMs },
+          del: { plain: plain.del.settledMs, crr: crr.del.settledMs },
+        },
+        check: [plain.update.read, crr.update.read, plain.del.read, crr.del.read, crr.clocks],
+      };
+    },
+  };
+}

@@ -16,7 +16,7 @@
 //   `PRAGMA temp_store = MEMORY` (the anchor's best case); `tempStoreProbe` measures the default.
 import initWasm from '/node_modules/.cache/synqlite-vlcn/crsqlite-wasm.mjs';
 import { serve } from './common.mjs';
-import { CRDT_SQL as SQL, makeRows, updateArgs, deleteArgs, num } from './crdt-common.mjs';
+import { CRDT_SQL as SQL, makeRows, updateArgs, deleteArgs, num, pairWorkloads } from './crdt-common.mjs';
 
 const WASM = '/node_modules/@vlcn.io/crsqlite-wasm/dist/crsqlite.wasm';
 const IDB_NAME = 'idb-batch-atomic'; // the VFS's IndexedDB database (all files' blocks)
@@ -131,33 +131,7 @@ serve({
     }));
   },
 
-  async insertPair({ name, n }) {
-    const rows = makeRows(n);
-    const plain = await withDb(`${name}-plain`, (db) => insert(db, rows, false));
-    const crr = await withDb(`${name}-crr`, (db) => insert(db, rows, true));
-    return {
-      plain: plain.ms, crr: crr.ms,
-      settled: { plain: plain.settledMs, crr: crr.settledMs },
-      puts: { plain: plain.puts, crr: crr.puts },
-      check: [plain.read, crr.read, crr.clocks],
-    };
-  },
-
-  /** Update and delete of every row of a 10k-row table, one statement per row, 1 tx each. */
-  async updateDeletePair({ name, n }) {
-    const rows = makeRows(n);
-    const plain = await withDb(`${name}-plain`, (db) => updateDelete(db, rows, false));
-    const crr = await withDb(`${name}-crr`, (db) => updateDelete(db, rows, true));
-    return {
-      update: { plain: plain.update.ms, crr: crr.update.ms },
-      del: { plain: plain.del.ms, crr: crr.del.ms },
-      settled: {
-        update: { plain: plain.update.settledMs, crr: crr.update.settledMs },
-        del: { plain: plain.del.settledMs, crr: crr.del.settledMs },
-      },
-      check: [plain.update.read, crr.update.read, plain.del.read, crr.del.read, crr.clocks],
-    };
-  },
+  ...pairWorkloads({ withDb, insert, updateDelete }),
 
   /** The replicated-table insert with SQLite's default temp_store (what an untuned app gets). */
   async tempStoreProbe({ name, n }) {

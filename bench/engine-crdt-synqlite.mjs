@@ -3,7 +3,7 @@
 // database is fresh (unique name -> its own OPFS pool `.synqlite/<name>`) and deleted afterwards.
 // It also generates, once, the change rows both libraries merge (`genChanges`).
 import { serve, removeOpfs } from './common.mjs';
-import { CRDT_SQL as SQL, makeRows, updateArgs, deleteArgs, num } from './crdt-common.mjs';
+import { CRDT_SQL as SQL, updateArgs, deleteArgs, num, pairWorkloads } from './crdt-common.mjs';
 
 const WASM_JS = '/pkg/wasm/synqlite.js';
 let mod = null;
@@ -82,33 +82,7 @@ serve({
     }));
   },
 
-  /** 10k-row insert in one transaction into a plain table, then into a replicated one (two fresh dbs). */
-  async insertPair({ name, n }) {
-    const rows = makeRows(n);
-    const plain = await withDb(`${name}-plain`, (db) => insert(db, rows, false));
-    const crr = await withDb(`${name}-crr`, (db) => insert(db, rows, true));
-    return {
-      plain: plain.ms, crr: crr.ms,
-      settled: { plain: plain.settledMs, crr: crr.settledMs },
-      check: [plain.read, crr.read, crr.clocks],
-    };
-  },
-
-  /** Update and delete of every row of a 10k-row table, one statement per row, 1 tx each. */
-  async updateDeletePair({ name, n }) {
-    const rows = makeRows(n);
-    const plain = await withDb(`${name}-plain`, (db) => updateDelete(db, rows, false));
-    const crr = await withDb(`${name}-crr`, (db) => updateDelete(db, rows, true));
-    return {
-      update: { plain: plain.update.ms, crr: crr.update.ms },
-      del: { plain: plain.del.ms, crr: crr.del.ms },
-      settled: {
-        update: { plain: plain.update.settledMs, crr: crr.update.settledMs },
-        del: { plain: plain.del.settledMs, crr: crr.del.settledMs },
-      },
-      check: [plain.update.read, crr.update.read, plain.del.read, crr.del.read, crr.clocks],
-    };
-  },
+  ...pairWorkloads({ withDb, insert, updateDelete }),
 
   /** Generates the merge workload's change rows (in memory) and keeps them; returns them too. */
   async genChanges({ name, rows }) {

@@ -3,7 +3,7 @@
 
 use js_sys::Reflect;
 use synqlite_core::Error;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 /// Converts an error into a JS `Error` whose `code` is the stable code of `err`.
 pub fn to_js(err: Error) -> JsValue {
@@ -28,4 +28,16 @@ pub type JsResult<T> = Result<T, JsValue>;
 /// Maps a core result into the JS error convention.
 pub fn js<T>(r: synqlite_core::Result<T>) -> JsResult<T> {
     r.map_err(to_js)
+}
+
+/// The message of a `SQLITE_FULL` caused by the origin's storage quota: `detail` says what
+/// failed. One wording for the Rust side (IndexedDB, the OPFS pool) and the worker script
+/// (OPFS writes the browser refused at the quota); the wording is the core's.
+///
+/// ```js
+/// const message = quotaExceededMessage(`an OPFS write failed with ${left} bytes left`);
+/// ```
+#[wasm_bindgen(js_name = quotaExceededMessage)]
+pub fn quota_exceeded_message(detail: &str) -> String {
+    synqlite_core::error::quota_exceeded_message(detail)
 }

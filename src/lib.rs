@@ -16,5 +16,6 @@ mod sync;
 mod values;
 
 pub use database::Database;
+pub use errors::quota_exceeded_message;
 pub use panic::last_panic;
 pub use sync::SyncSession;

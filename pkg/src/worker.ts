@@ -16,7 +16,7 @@
  * Calls run one at a time; while a transaction is open, only calls of that transaction run.
  * On IndexedDB storage a call is answered only after its writes are durable.
  */
-import init, { Database as WasmDatabase, lastPanic } from '../wasm/synqlite.js';
+import init, { Database as WasmDatabase, lastPanic, quotaExceededMessage } from '../wasm/synqlite.js';
 import { SyncManager } from './sync-worker.js';
 import {
   type Call,
@@ -93,7 +93,7 @@ async function fullOrIo(error: WireError): Promise<WireError> {
     ...error,
     code: 'SQLITE_FULL',
     extendedCode: 'SQLITE_FULL',
-    message: `storage quota exceeded: an OPFS write failed with ${left} of ${estimate.quota} bytes left (${error.message}); free some space or request persistent storage with storage.persist()`,
+    message: quotaExceededMessage(`an OPFS write failed with ${left} of ${estimate.quota} bytes left (${error.message})`),
   };
 }
 

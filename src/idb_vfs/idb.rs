@@ -88,13 +88,7 @@ pub(crate) fn is_quota_error(err: &JsValue) -> bool {
 pub(crate) fn storage_error(context: &str, err: &JsValue) -> Error {
     let (name, message) = describe(err);
     if name == QUOTA_EXCEEDED {
-        Error::sqlite(
-            13, // SQLITE_FULL
-            format!(
-                "storage quota exceeded: {context} ({name}: {message}); free some space or \
-                 request persistent storage with storage.persist()"
-            ),
-        )
+        Error::quota_exceeded(&format!("{context} ({name}: {message})"))
     } else {
         Error::StorageUnavailable(format!("{context} ({name}: {message})"))
     }

@@ -208,6 +208,23 @@ export async function startSyncServer({ schema = join(ROOT, 'schema'), args = []
 }
 
 /**
+ * The fixtures of a sync test file: the static server, a sync server, the schema's migrations
+ * and one browser (close them with `closeAll(browser, sync, server)`).
+ */
+export async function startSyncSuite() {
+  const server = await startServer();
+  const sync = await startSyncServer();
+  const migrations = await schemaMigrations();
+  const browser = await launch();
+  return { server, sync, migrations, browser };
+}
+
+/** Closes each of `things` in order, skipping those never started. */
+export async function closeAll(...things) {
+  for (const thing of things) await thing?.close();
+}
+
+/**
  * What the page's browser offers, found by feature detection in the page (never by engine
  * name): `opfs` is true when a dedicated worker can open an OPFS sync access handle, else the
  * reason it cannot (the missing API or the browser's refusal); `locks`, `broadcastChannel`,

@@ -4,22 +4,15 @@
 // exactly the server's rows.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, startSyncServer, schemaMigrations, record } from './harness.mjs';
+import { openPage, startSyncSuite, closeAll, record } from './harness.mjs';
 
 let server, sync, migrations, browser;
 
 before(async () => {
-  server = await startServer();
-  sync = await startSyncServer();
-  migrations = await schemaMigrations();
-  browser = await launch();
+  ({ server, sync, migrations, browser } = await startSyncSuite());
 });
 
-after(async () => {
-  await browser?.close();
-  await sync?.close();
-  await server?.close();
-});
+after(() => closeAll(browser, sync, server));
 
 const songRows = (page, db) =>
   page.evaluate(async (name) => {

@@ -4,22 +4,15 @@
 // and finishes it (its handle never reports 'stopped'). (Closing the owner's page: sync.test.mjs.)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, startSyncServer, schemaMigrations, record } from './harness.mjs';
+import { openPage, startSyncSuite, closeAll, record } from './harness.mjs';
 
 let server, sync, migrations, browser;
 
 before(async () => {
-  server = await startServer();
-  sync = await startSyncServer();
-  migrations = await schemaMigrations();
-  browser = await launch();
+  ({ server, sync, migrations, browser } = await startSyncSuite());
 });
 
-after(async () => {
-  await browser?.close();
-  await sync?.close();
-  await server?.close();
-});
+after(() => closeAll(browser, sync, server));
 
 test('a follower tab sees the owner\'s progress and finishes the sync after the owner closes its database', async () => {
   const ROOM = 'handover';

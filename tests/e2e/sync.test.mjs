@@ -110,12 +110,13 @@ test('initial sync of 50k rows: exact progress, and killing the worker or closin
   const fractions = [0.05 + Math.random() * 0.25, 0.35 + Math.random() * 0.25, 0.65 + Math.random() * 0.25];
   console.log(`kill points (fraction of what is left): ${fractions.map((f) => f.toFixed(3)).join(', ')}`);
   const page = await openPage(ctx, server.url);
-  const kills = await page.evaluate(async ({ url, migrations, fractions }) => {
+  const kills = await page.evaluate(async ({ url, migrations, fractions }) => untilStall((async () => {
     const seen = [];
     for (const fraction of fractions) {
       const worker = new Worker(new URL('/pkg/dist/worker.js', location.href), { type: 'module' });
+      step(`open, to kill at ${fraction}`);
       const db = await synqlite.openDatabase({ name: 'big', migrations, worker });
-      const s = db.sync({ url, room: 'big' });
+      const s = traceSync(db.sync({ url, room: 'big' }), 'sync');
       const at = await new Promise((resolve) => {
         s.onProgress(({ applied, total }) => {
           if (total > 0 && applied >= total * fraction) resolve({ applied, total });
@@ -123,25 +124,28 @@ test('initial sync of 50k rows: exact progress, and killing the worker or closin
         s.onStatus((st) => st === 'up-to-date' && resolve({ done: true }));
       });
       worker.terminate();
+      step(`terminated at ${JSON.stringify(at)}`);
       seen.push(at);
     }
     return seen;
-  }, { url: sync.url, migrations, fractions });
+  })()), { url: sync.url, migrations, fractions });
   assert.equal(kills.length, 3);
   for (const k of kills) assert.ok(!k.done, 'killed before the end');
   // Each restart announced only what was left: totals shrink.
   assert.ok(kills[1].total < kills[0].total && kills[2].total < kills[1].total, JSON.stringify(kills));
   // Reopen: intact, resumes, ends with exactly the server's rows; progress is monotonic and exact.
-  const done = await page.evaluate(async ({ url, migrations }) => {
+  const done = await page.evaluate(async ({ url, migrations }) => untilStall((async () => {
+    step('reopen');
     const db = await synqlite.openDatabase({ name: 'big', migrations });
     const [integrity] = await db.query('PRAGMA integrity_check');
-    const s = db.sync({ url, room: 'big' });
+    step(`integrity ${integrity.integrity_check}`);
+    const s = traceSync(db.sync({ url, room: 'big' }), 'sync');
     const progress = [];
     s.onProgress((p) => progress.push(p));
     await new Promise((r) => (s.status === 'up-to-date' ? r() : s.onStatus((st) => st === 'up-to-date' && r())));
     window.dbs = { big: { db, sync: s } };
     return { integrity, progress, final: s.progress };
-  }, { url: sync.url, migrations });
+  })()), { url: sync.url, migrations });
   assert.deepEqual(done.integrity, { integrity_check: 'ok' });
   const p = done.progress.filter((x) => x.total > 0);
   for (let i = 1; i < p.length; i++) assert.ok(p[i].applied >= p[i - 1].applied, 'progress never goes back');
@@ -155,24 +159,27 @@ test('initial sync of 50k rows: exact progress, and killing the worker or closin
   // A fresh context: full progress from 0 to the announced total, then close the page mid-sync.
   const ctx2 = await context();
   const p2 = await openPage(ctx2, server.url);
-  const first = await p2.evaluate(async ({ url, migrations }) => {
+  const first = await p2.evaluate(async ({ url, migrations }) => untilStall((async () => {
+    step('open, to close the page');
     const db = await synqlite.openDatabase({ name: 'big', migrations });
-    const s = db.sync({ url, room: 'big' });
+    const s = traceSync(db.sync({ url, room: 'big' }), 'sync');
     return new Promise((resolve) => s.onProgress((pr) => pr.total > 0 && pr.applied >= pr.total / 2 && resolve(pr)));
-  }, { url: sync.url, migrations });
+  })()), { url: sync.url, migrations });
   assert.ok(first.total >= 400_000, `50k rows x 8 columns announced: ${first.total}`);
   await p2.close();
   const p3 = await openPage(ctx2, server.url);
-  const resumed = await p3.evaluate(async ({ url, migrations }) => {
+  const resumed = await p3.evaluate(async ({ url, migrations }) => untilStall((async () => {
+    step('reopen');
     const db = await synqlite.openDatabase({ name: 'big', migrations });
     const [integrity] = await db.query('PRAGMA integrity_check');
-    const s = db.sync({ url, room: 'big' });
+    step(`integrity ${integrity.integrity_check}`);
+    const s = traceSync(db.sync({ url, room: 'big' }), 'sync');
     const events = [];
     s.onProgress((pr) => events.push(pr));
     await new Promise((r) => (s.status === 'up-to-date' ? r() : s.onStatus((st) => st === 'up-to-date' && r())));
     window.dbs = { big: { db, sync: s } };
     return { integrity, firstTotal: events.find((e) => e.total > 0)?.total ?? 0, final: s.progress };
-  }, { url: sync.url, migrations });
+  })()), { url: sync.url, migrations });
   assert.deepEqual(resumed.integrity, { integrity_check: 'ok' });
   assert.ok(resumed.firstTotal < first.total, 'the reopened page did not start over');
   assert.equal(resumed.final.applied, resumed.final.total);

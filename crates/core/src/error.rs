@@ -227,6 +227,11 @@ impl Error {
         }
     }
 
+    /// `SQLITE_FULL` caused by the origin's storage quota; `detail` says what failed.
+    pub fn quota_exceeded(detail: &str) -> Self {
+        Error::sqlite(13, quota_exceeded_message(detail))
+    }
+
     /// A SQLite error with the given extended code and message.
     pub fn sqlite(extended_code: i32, message: impl Into<String>) -> Self {
         Error::Sqlite {
@@ -234,6 +239,15 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// The message of a `SQLITE_FULL` caused by the origin's storage quota: `detail` says what
+/// failed. One wording for every store that can hit the quota (the browser's IndexedDB and OPFS).
+pub fn quota_exceeded_message(detail: &str) -> String {
+    format!(
+        "storage quota exceeded: {detail}; free some space or request persistent storage with \
+         storage.persist()"
+    )
 }
 
 impl From<rusqlite::Error> for Error {
