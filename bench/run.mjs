@@ -81,7 +81,10 @@ function gzipSize(file) {
 function sizes() {
   const dist = join(ROOT, 'pkg', 'dist');
   const synqWasm = join(ROOT, 'pkg', 'wasm', 'synqlite_bg.wasm');
-  const synqJs = [join(ROOT, 'pkg', 'wasm', 'synqlite.js'),
+  // The JS snippets wasm-bindgen emits beside the module (pkg/wasm/snippets/<crate>/src/*.js).
+  const snippets = readdirSync(join(ROOT, 'pkg', 'wasm', 'snippets'), { recursive: true })
+    .filter((f) => f.endsWith('.js')).sort().map((f) => join(ROOT, 'pkg', 'wasm', 'snippets', f));
+  const synqJs = [join(ROOT, 'pkg', 'wasm', 'synqlite.js'), ...snippets,
     ...readdirSync(dist).filter((f) => f.endsWith('.js')).sort().map((f) => join(dist, f))];
   const anchorWasm = join(ANCHOR_PKG, 'dist', 'sqlite3.wasm');
   // The anchor's JS an opfs-sahpool app loads: the ESM bundle (it also contains the promiser).

@@ -16,10 +16,12 @@
 
 use crate::values::integer_to_js;
 use js_sys::{Array, BigInt, Float64Array, Object, Reflect, Uint8Array};
+use std::sync::Arc;
 use synqlite_core::crdt::Change;
 use synqlite_core::rusqlite::types::Value;
 use synqlite_core::{Error, Result};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 const FIELDS: [&str; 9] = [
     "table",
@@ -77,8 +79,126 @@ fn binds_as_integer(n: f64) -> bool {
     n.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&n)
 }
 
-/// Change rows from an array of objects or 9-tuples.
+#[wasm_bindgen(module = "/src/change_rows.js")]
+extern "C" {
+    /// `[bytes, strings]` (layout in `change_rows.js`), or `undefined` when a row is not one
+    /// [`read_js`] accepts.
+    #[wasm_bindgen(js_name = encodeChangeRows)]
+    fn encode_change_rows(rows: &JsValue) -> JsValue;
+}
+
+/// Change rows from an array of objects or 9-tuples: encoded into one buffer by
+/// `change_rows.js` and decoded here; rows it does not take (which [`read_js`] then refuses
+/// with the reason) are read field by field.
 pub fn from_js(rows: &JsValue) -> Result<Vec<Change>> {
+    let encoded = encode_change_rows(rows);
+    if let Some(pair) = encoded.dyn_ref::<Array>() {
+        if let (Some(bytes), strings) = (pair.get(0).dyn_ref::<Uint8Array>(), pair.get(1)) {
+            let strings: Vec<Arc<str>> = Array::from(&strings)
+                .iter()
+                .map(|s| s.as_string().map(Arc::from))
+                .collect::<Option<_>>()
+                .ok_or_else(|| invalid("change row encoder returned a non-string name"))?;
+            return decode(&bytes.to_vec(), &strings);
+        }
+    }
+    read_js(rows)
+}
+
+/// Change rows from the buffer `change_rows.js` wrote; names index `strings`.
+fn decode(buf: &[u8], strings: &[Arc<str>]) -> Result<Vec<Change>> {
+    let mut r = Reader { buf, at: 0 };
+    let mut out = Vec::new();
+    let mut site: Arc<[u8]> = Arc::from(&[][..]);
+    while r.at < buf.len() {
+        let table = r.name(strings)?;
+        let cid = r.name(strings)?;
+        let pk = r.bytes()?.to_vec();
+        if r.u8()? == 1 {
+            site = Arc::from(r.bytes()?);
+        }
+        let val = match r.u8()? {
+            0 => Value::Null,
+            1 => Value::Integer(r.f64()? as i64),
+            2 => Value::Integer(r.i64()?),
+            3 => Value::Real(r.f64()?),
+            4 => Value::Text(
+                String::from_utf8(r.bytes()?.to_vec())
+                    .map_err(|_| invalid("change row encoder wrote invalid UTF-8"))?,
+            ),
+            5 => Value::Blob(r.bytes()?.to_vec()),
+            _ => return Err(invalid("change row encoder wrote an unknown value tag")),
+        };
+        out.push(Change {
+            table,
+            pk,
+            cid,
+            val,
+            col_version: r.int()?,
+            db_version: r.int()?,
+            site_id: site.clone(),
+            cl: r.int()?,
+            seq: r.int()?,
+        });
+    }
+    Ok(out)
+}
+
+/// A cursor over the encoder's buffer; reading past its end is an error, not a panic.
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len());
+        let end = end.ok_or_else(|| invalid("change row encoder wrote a truncated row"))?;
+        let out = &self.buf[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        self.take(N)?
+            .try_into()
+            .map_err(|_| invalid("change row encoder wrote a truncated row"))
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<usize> {
+        Ok(u32::from_le_bytes(self.array()?) as usize)
+    }
+    fn f64(&mut self) -> Result<f64> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.u32()?;
+        self.take(n)
+    }
+    fn name(&mut self, strings: &[Arc<str>]) -> Result<Arc<str>> {
+        let i = self.u32()?;
+        strings
+            .get(i)
+            .cloned()
+            .ok_or_else(|| invalid("change row encoder wrote an unknown name"))
+    }
+    /// A version field: a safe-integer number (exact as an f64) or a bigint.
+    fn int(&mut self) -> Result<i64> {
+        match self.u8()? {
+            0 => Ok(self.f64()? as i64),
+            1 => self.i64(),
+            _ => Err(invalid("change row encoder wrote an unknown integer tag")),
+        }
+    }
+}
+
+/// Change rows from an array of objects or 9-tuples, read field by field; the errors of
+/// [`from_js`] come from here.
+fn read_js(rows: &JsValue) -> Result<Vec<Change>> {
     let rows = rows
         .dyn_ref::<Array>()
         .ok_or_else(|| invalid("applyChanges expects an array of change rows"))?;

@@ -91,6 +91,8 @@ test('the tarball ships the built client, worker, Solid helpers, types, wasm and
   for (const f of ['package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/worker.js', 'package/dist/solid.js', 'package/dist/solid.d.ts', 'package/wasm/synqlite_bg.wasm', 'package/wasm/synqlite.js', 'package/wasm/synqlite.d.ts', 'package/package.json', 'package/src/index.ts']) {
     assert.ok(files.includes(f), `${f} is in the tarball`);
   }
+  // The JS snippet the wasm glue imports (change rows into one buffer for applyChanges).
+  assert.ok(files.some((f) => /^package\/wasm\/snippets\/.+\/src\/change_rows\.js$/.test(f)), `the wasm's JS snippets are in the tarball: ${files.join(', ')}`);
   assert.ok(!files.some((f) => f.includes('tsconfig') || f.includes('.test.') || f.includes('node_modules')), `unexpected files: ${files.join(', ')}`);
 });
 
